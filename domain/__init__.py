@@ -1,0 +1,1 @@
+"""The business of socialized loss: no I/O, no clock, no database."""

@@ -1,0 +1,169 @@
+"""The trader's account: cash, isolated-margin positions, and the cycle profit withheld."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import (
+    InsufficientAvailableBalanceError,
+    NoOpenPositionError,
+    PositionAlreadyOpenError,
+)
+from domain.ids import account_id
+from domain.money import ZERO, fmt_plain
+from domain.positions import Position
+from domain.postings import Posting
+
+
+class Account(Aggregate):
+    """A trader's account. Public methods check the rules; `@event` methods only assign."""
+
+    @staticmethod
+    def create_id(account: str, at: str) -> UUID:  # noqa: ARG004 - same signature as __init__
+        return account_id(account)
+
+    @event("Opened")
+    def __init__(self, account: str, at: str) -> None:
+        self.account = account
+        self.cash = ZERO
+        self.positions: dict[str, dict[str, Any]] = {}
+
+    # --- reading -------------------------------------------------------------------------
+
+    def position(self, contract: str) -> Position | None:
+        record = self.positions.get(contract)
+        return None if record is None else Position.from_record(record)
+
+    def open_position(self, contract: str) -> Position:
+        position = self.position(contract)
+        if position is None or not position.is_open:
+            raise NoOpenPositionError(f"account {self.account} holds no position in {contract}")
+        return position
+
+    @property
+    def margin(self) -> Decimal:
+        return sum((Decimal(r["margin"]) for r in self.positions.values()), ZERO)
+
+    @property
+    def withheld(self) -> Decimal:
+        """Profit realized in the open cycle: not withdrawable until the cycle settles."""
+        return sum((max(ZERO, Decimal(r["realized"])) for r in self.positions.values()), ZERO)
+
+    @property
+    def available(self) -> Decimal:
+        return self.cash - self.withheld
+
+    def require_available(self, amount: Decimal, purpose: str) -> None:
+        if amount > self.available:
+            raise InsufficientAvailableBalanceError(
+                f"{purpose} of {fmt_plain(amount)} exceeds the available balance "
+                f"{fmt_plain(self.available)} of account {self.account}"
+                + (f" ({fmt_plain(self.withheld)} withheld until settlement)" if self.withheld else "")
+            )
+
+    def require_no_open_position(self, contract: str) -> None:
+        position = self.position(contract)
+        if position is not None and position.is_open:
+            raise PositionAlreadyOpenError(
+                f"account {self.account} already holds a position in {contract}"
+            )
+
+    # --- events: each carries its postings and the state after it ---------------------------
+
+    @event("Deposited")
+    def record_deposit(
+        self, amount: Decimal, cash_after: Decimal, postings: list[Posting], at: str
+    ) -> None:
+        self.cash = cash_after
+
+    @event("Withdrawn")
+    def record_withdrawal(
+        self, amount: Decimal, cash_after: Decimal, postings: list[Posting], at: str
+    ) -> None:
+        self.cash = cash_after
+
+    @event("PositionOpened")
+    def record_position_opened(
+        self,
+        cycle: str,
+        contract: str,
+        side: str,
+        size: Decimal,
+        price: Decimal,
+        margin: Decimal,
+        via: str,
+        position: dict[str, Any],
+        cash_after: Decimal,
+        postings: list[Posting],
+        at: str,
+    ) -> None:
+        self.positions = {**self.positions, contract: position}
+        self.cash = cash_after
+
+    @event("PositionClosed")
+    def record_position_closed(
+        self,
+        cycle: str,
+        contract: str,
+        size: Decimal,
+        price: Decimal,
+        realized_pnl: Decimal,
+        margin_released: Decimal,
+        position: dict[str, Any],
+        cash_after: Decimal,
+        postings: list[Posting],
+        at: str,
+    ) -> None:
+        self.positions = {**self.positions, contract: position}
+        self.cash = cash_after
+
+    @event("PositionLiquidated")
+    def record_position_liquidated(
+        self,
+        cycle: str,
+        contract: str,
+        side: str,
+        size: Decimal,
+        entry_price: Decimal,
+        mark: Decimal,
+        bankruptcy_price: Decimal,
+        margin_lost: Decimal,
+        liquidation_pnl: Decimal,
+        position: dict[str, Any],
+        cash_after: Decimal,
+        postings: list[Posting],
+        at: str,
+    ) -> None:
+        self.positions = {**self.positions, contract: position}
+        self.cash = cash_after
+
+    @event("CarriedPositionsMarked")
+    def record_carried_positions_marked(
+        self,
+        cycle: str,
+        marks: dict[str, Decimal],
+        positions: dict[str, dict[str, Any]],
+        cash_after: Decimal,
+        postings: list[Posting],
+        at: str,
+    ) -> None:
+        self.positions = positions
+        self.cash = cash_after
+
+    @event("CycleSettled")
+    def record_cycle_settled(
+        self,
+        cycle: str,
+        bookings: list[dict[str, Any]],
+        shares: list[dict[str, Any]],
+        positions: dict[str, dict[str, Any]],
+        cash_after: Decimal,
+        postings: list[Posting],
+        at: str,
+    ) -> None:
+        self.positions = positions
+        self.cash = cash_after

@@ -1,0 +1,171 @@
+"""The Application: one method per use case, and the command dispatcher behind `apply`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, ClassVar
+
+from eventsourcing.application import Application
+from eventsourcing.domain import datetime_now_with_tzinfo
+
+from domain import settlement, trading
+from domain.accounts import Account
+from domain.command_log import CommandRecord
+from domain.commands import (
+    AnyCommand,
+    Deposit,
+    FundDeposit,
+    OpenAccount,
+    SetPolicy,
+    Withdraw,
+    content_hash,
+    format_time,
+    load_json,
+    parse_command,
+)
+from domain.errors import AccountAlreadyOpenError, ConflictingCommandIdError, LedgerError
+from domain.ids import account_id, command_id
+from domain.insurance_fund import InsuranceFund
+from domain.money import require_quanta
+from domain.policy import apply_policy_change, policy_to_record
+from domain.postings import EXTERNAL, INSURANCE_FUND, PLATFORM, cash_account, posting
+from domain.registry import Registry
+from domain.unit_of_work import UnitOfWork
+
+APPLIED = "applied"
+ALREADY_APPLIED = "already applied"
+
+
+class LossLedger(Application):
+    """The socialized-loss ledger. Commands in, events out, one atomic save per batch."""
+
+    name = "lossledger"
+    env: ClassVar[dict[str, str]] = {
+        "AGGREGATE_CACHE_MAXSIZE": "200000",
+        "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
+    }
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {  # type: ignore[misc]
+        InsuranceFund: 200,
+        Registry: 200,
+    }
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        clock: Callable[[], datetime] = datetime_now_with_tzinfo,
+    ) -> None:
+        super().__init__(env)
+        self.clock = clock
+        self.unit = UnitOfWork(self, lambda: format_time(self.clock()))
+
+    # --- commands ----------------------------------------------------------------------------
+
+    def execute_line(self, line: str | bytes) -> str:
+        """Parse and execute one JSON Lines command; LedgerError when refused."""
+        document = load_json(line)
+        return self.execute(parse_command(document), document)
+
+    def execute(self, command: AnyCommand, document: dict[str, Any]) -> str:
+        """Run one command into the unit of work (saved at the next `flush`)."""
+        content, digest = content_hash(document)
+        record = self.unit.find(command_id(command.id), CommandRecord)
+        if record is not None:
+            if record.content_hash == digest:
+                return ALREADY_APPLIED
+            raise ConflictingCommandIdError(
+                f"command id {command.id} was applied before with different content"
+            )
+        at = command.at or self.unit.clock()
+        versions = self.unit.pending_versions()
+        try:
+            self._dispatch(command, at)
+        except LedgerError:
+            self.unit.ensure_unchanged_since(versions)
+            raise
+        self.unit.touch(
+            CommandRecord(command=command.id, command_type=command.type, content=content,
+                          content_hash=digest)
+        )
+        return APPLIED
+
+    def flush(self) -> int:
+        return self.unit.flush()
+
+    def discard(self) -> None:
+        self.unit.discard()
+
+    def apply_lines(self, lines: list[str]) -> list[str]:
+        """Execute and save commands as one batch: all or nothing."""
+        try:
+            outcomes = [self.execute_line(line) for line in lines]
+        except Exception:
+            self.discard()
+            raise
+        self.flush()
+        return outcomes
+
+    def _dispatch(self, command: AnyCommand, at: str) -> None:
+        handlers: dict[str, Callable[[Any, str], None]] = {
+            "set_policy": self._set_policy,
+            "open_account": self._open_account,
+            "deposit": self._deposit,
+            "withdraw": self._withdraw,
+            "fund_deposit": self._fund_deposit,
+            "open_cycle": lambda c, at: settlement.open_cycle(self.unit, c, at),
+            "settle_cycle": lambda c, at: settlement.settle_cycle(self.unit, c, at),
+            "open_position": lambda c, at: trading.open_position(self.unit, c, at),
+            "close_position": lambda c, at: trading.close_position(self.unit, c, at),
+            "liquidate": lambda c, at: trading.liquidate(self.unit, c, at),
+        }
+        handlers[command.type](command, at)
+
+    def _set_policy(self, command: SetPolicy, at: str) -> None:
+        registry = self.unit.registry()
+        policy = apply_policy_change(
+            registry.policy, command.changes(), money_booked=registry.money_booked
+        )
+        registry.record_policy(policy=policy_to_record(policy), at=at)
+        self.unit.touch(registry)
+
+    def _open_account(self, command: OpenAccount, at: str) -> None:
+        if self.unit.find(account_id(command.account), Account) is not None:
+            raise AccountAlreadyOpenError(f"account {command.account} is already open")
+        self.unit.touch(Account(account=command.account, at=at))
+
+    def _money_booked(self, at: str) -> None:
+        registry = self.unit.registry()
+        if not registry.money_booked:
+            registry.record_money_booked(at=at)
+            self.unit.touch(registry)
+
+    def _deposit(self, command: Deposit, at: str) -> None:
+        account = trading.require_account(self.unit, command.account)
+        amount = require_quanta(command.amount, self.unit.policy().quantum, "amount")
+        account.record_deposit(
+            amount=amount, cash_after=account.cash + amount,
+            postings=[posting(EXTERNAL, cash_account(account.account), amount, "deposit")], at=at,
+        )
+        self.unit.touch(account)
+        self._money_booked(at)
+
+    def _withdraw(self, command: Withdraw, at: str) -> None:
+        account = trading.require_account(self.unit, command.account)
+        amount = require_quanta(command.amount, self.unit.policy().quantum, "amount")
+        account.require_available(amount, "withdrawal")
+        account.record_withdrawal(
+            amount=amount, cash_after=account.cash - amount,
+            postings=[posting(cash_account(account.account), EXTERNAL, amount, "withdrawal")],
+            at=at,
+        )
+        self.unit.touch(account)
+
+    def _fund_deposit(self, command: FundDeposit, at: str) -> None:
+        amount = require_quanta(command.amount, self.unit.policy().quantum, "amount")
+        fund = self.unit.insurance_fund(at)
+        fund.record_deposit(
+            amount=amount, balance_after=fund.balance + amount,
+            postings=[posting(PLATFORM, INSURANCE_FUND, amount, "fund_deposit")], at=at,
+        )
+        self.unit.touch(fund)
+        self._money_booked(at)

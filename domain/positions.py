@@ -1,0 +1,88 @@
+"""Position arithmetic (SPEC 2 and 4): exact values in, exact values out; callers book them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any, Literal
+
+Side = Literal["long", "short"]
+
+
+@dataclass(frozen=True)
+class Position:
+    """One account's position in one contract during the open cycle.
+
+    `reference` is the price the cycle's profit is measured from: the entry price for a
+    position opened in the cycle, the cycle's opening mark for a carried one. `realized` is
+    the PnL booked by closes in the cycle, withheld while positive. A closed or liquidated
+    position keeps its record (size 0) until the cycle settles.
+    """
+
+    side: Side
+    size: Decimal
+    entry: Decimal
+    reference: Decimal
+    margin: Decimal
+    realized: Decimal
+    liquidated: bool
+
+    @property
+    def is_open(self) -> bool:
+        return self.size > 0
+
+    @property
+    def direction(self) -> int:
+        return 1 if self.side == "long" else -1
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "side": self.side,
+            "size": self.size,
+            "entry": self.entry,
+            "reference": self.reference,
+            "margin": self.margin,
+            "realized": self.realized,
+            "liquidated": self.liquidated,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Position:
+        return cls(
+            side=record["side"],
+            size=Decimal(record["size"]),
+            entry=Decimal(record["entry"]),
+            reference=Decimal(record["reference"]),
+            margin=Decimal(record["margin"]),
+            realized=Decimal(record["realized"]),
+            liquidated=bool(record["liquidated"]),
+        )
+
+    def with_changes(self, **changes: Any) -> Position:
+        return replace(self, **changes)
+
+
+def pnl(side: Side, size: Decimal, price_from: Decimal, price_to: Decimal) -> Decimal:
+    """Linear PnL of `size` moved from one price to another (exact)."""
+    move = price_to - price_from
+    return size * move if side == "long" else -size * move
+
+
+def bankruptcy_price(side: Side, entry: Decimal, margin: Decimal, size: Decimal) -> Decimal:
+    """The price at which the margin is exactly used up (exact)."""
+    return entry - margin / size if side == "long" else entry + margin / size
+
+
+def is_liquidatable(position: Position, mark: Decimal, maintenance_margin_rate: Decimal) -> bool:
+    """SPEC 4: margin + unrealized PnL <= maintenance margin rate x size x mark."""
+    unrealized = pnl(position.side, position.size, position.entry, mark)
+    return position.margin + unrealized <= maintenance_margin_rate * position.size * mark
+
+
+def takeover_result(
+    side: Side, bankruptcy: Decimal, price: Decimal, size: Decimal
+) -> tuple[Decimal, Decimal]:
+    """(loss, surplus) of passing `size` of a taken-over position on at `price` (exact)."""
+    # The system holds the position from the bankruptcy price: its PnL is the surplus.
+    result = pnl(side, size, bankruptcy, price)
+    return (-result, Decimal(0)) if result < 0 else (Decimal(0), result)

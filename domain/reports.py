@@ -1,0 +1,167 @@
+"""Reading a cycle: the `cycle show` document, and the replay that recomputes it from events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from domain.accounts import Account
+from domain.cycles import Cycle
+from domain.errors import LedgerError, present
+from domain.ids import INSURANCE_FUND_ID, account_id, cycle_id
+from domain.insurance_fund import InsuranceFund
+from domain.ledger import LossLedger
+from domain.money import ZERO, book, fmt, fmt_plain
+from domain.positions import takeover_result
+from domain.settlement import cycle_profits, settlement_summary
+from domain.socialization import share_loss
+
+AMOUNT_FIELDS = (
+    "deficit", "fund_balance_before", "fund_drawn", "fund_balance_after", "to_share",
+    "total_profit", "selected_profit", "collected", "uncovered",
+)
+
+
+class UnknownCycleError(LedgerError):
+    """Raised when a cycle id names no cycle."""
+
+
+class CycleNotSettledError(LedgerError):
+    """Raised when a settlement is asked of a cycle that is still open."""
+
+
+def load_cycle(ledger: LossLedger, name: str) -> Cycle:
+    cycle = ledger.unit.find(cycle_id(name), Cycle)
+    if cycle is None:
+        raise UnknownCycleError(f"cycle {name} was never opened")
+    return cycle
+
+
+def cycle_document(ledger: LossLedger, name: str) -> dict[str, Any]:
+    """The `cycle show` document (SPEC 7): the digest input plus the settlement's figures."""
+    cycle = load_cycle(ledger, name)
+    policy = ledger.unit.policy(cycle.policy_version)
+    quantum = policy.quantum
+    document: dict[str, Any] = {
+        "cycle": cycle.cycle,
+        "status": "settled" if cycle.settled else "open",
+        "policy": policy.to_json(),
+        "opening_marks": {c: fmt_plain(p) for c, p in sorted(cycle.opening_marks.items())},
+        "accounts": len(cycle.accounts),
+        "takeovers": cycle.takeovers,
+    }
+    if cycle.settlement is None:
+        document["deficit"] = fmt(cycle.deficit, quantum)
+        return document
+    summary = cycle.settlement
+    document.update({key: fmt(Decimal(summary[key]), quantum) for key in AMOUNT_FIELDS})
+    document.update(
+        settlement_marks={c: fmt_plain(p) for c, p in sorted(cycle.marks.items())},
+        rate=summary["rate"],
+        cutoff_count=summary["cutoff_count"],
+        extended=summary["extended"],
+        digest=summary["digest"],
+        participants=[
+            {
+                "rank": p["rank"],
+                "account": p["account"],
+                "contract": p["contract"],
+                "profit": fmt(Decimal(p["profit"]), quantum),
+                "share": fmt(Decimal(p["share"]), quantum),
+            }
+            for p in cycle.participants
+        ],
+    )
+    return document
+
+
+@dataclass(frozen=True)
+class Replay:
+    cycle: str
+    recorded: dict[str, Any]
+    recomputed: dict[str, Any]
+
+    @property
+    def differences(self) -> list[str]:
+        return list(_differences(self.recorded, self.recomputed, ""))
+
+    @property
+    def digest(self) -> str:
+        return str(self.recomputed["digest"])
+
+
+def _differences(recorded: Any, recomputed: Any, path: str) -> Iterable[str]:
+    if isinstance(recorded, dict) and isinstance(recomputed, dict):
+        for key in sorted(set(recorded) | set(recomputed)):
+            yield from _differences(recorded.get(key), recomputed.get(key), f"{path}.{key}")
+    elif isinstance(recorded, list) and isinstance(recomputed, list):
+        if len(recorded) != len(recomputed):
+            yield f"{path}: {len(recorded)} recorded, {len(recomputed)} recomputed"
+        for index, (left, right) in enumerate(zip(recorded, recomputed, strict=False)):
+            yield from _differences(left, right, f"{path}[{index}]")
+    elif recorded != recomputed:
+        yield f"{path.lstrip('.')}: recorded {recorded!r}, recomputed {recomputed!r}"
+
+
+def _before(events: Iterable[Any], stop: Any) -> Any:
+    """Fold an aggregate's events until the first one for which `stop(event)` is true."""
+    aggregate = None
+    for event in events:
+        if stop(event):
+            return aggregate
+        aggregate = event.mutate(aggregate)
+    return aggregate
+
+
+def replay_cycle(ledger: LossLedger, name: str) -> Replay:
+    """Recompute a settled cycle from its recorded events alone and pair it with the record."""
+    cycle = load_cycle(ledger, name)
+    if cycle.settlement is None:
+        raise CycleNotSettledError(f"cycle {name} is not settled yet: nothing to replay")
+    policy = ledger.unit.policy(cycle.policy_version)
+    store = ledger.repository.event_store
+    cycle_events = list(store.get(cycle_id(name)))
+    deficit = ZERO
+    for event in cycle_events:
+        if isinstance(event, Cycle.TakeoverExecuted):  # type: ignore[attr-defined]
+            loss, _ = takeover_result(event.side, event.bankruptcy_price, event.price, event.size)
+            deficit += book(loss, policy.quantum)
+    settled = next(e for e in cycle_events if isinstance(e, Cycle.Settled))  # type: ignore[attr-defined]
+    accounts: list[Account] = []
+    for account in sorted(cycle.accounts):
+        before = _before(
+            store.get(account_id(account)),
+            lambda e: isinstance(e, Account.CycleSettled) and e.cycle == name,  # type: ignore[attr-defined]
+        )
+        accounts.append(present(before, f"account {account} existed before settling {name}"))
+    fund = _before(
+        store.get(INSURANCE_FUND_ID),
+        lambda e: isinstance(e, InsuranceFund.FundDrawn) and e.cycle == name,  # type: ignore[attr-defined]
+    )
+    candidates, _ = cycle_profits(accounts, dict(settled.marks), policy.quantum)
+    waterfall = share_loss(deficit, fund.balance if fund else ZERO, candidates, policy)
+    recomputed = settlement_summary(name, waterfall, policy)
+    recomputed["participants"] = [
+        [p.rank, p.account, p.contract, p.profit, p.share] for p in waterfall.participants
+    ]
+    recorded = {
+        **cycle.settlement,
+        "participants": [
+            [p["rank"], p["account"], p["contract"], p["profit"], p["share"]]
+            for p in cycle.participants
+        ],
+    }
+    return Replay(name, _as_text(recorded), _as_text(recomputed))
+
+
+def _as_text(document: dict[str, Any]) -> dict[str, Any]:
+    def text(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return fmt_plain(value)
+        if isinstance(value, list):
+            return [text(item) for item in value]
+        return value
+
+    return {key: text(value) for key, value in document.items()}

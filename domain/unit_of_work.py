@@ -1,0 +1,107 @@
+"""The unit of work: aggregates changed by commands, saved together in one atomic `save()`.
+
+Commands check every rule before they change anything, so a refused command leaves no
+pending event; the unit of work verifies that, and saves the accepted commands in batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+
+from domain.errors import ensure
+from domain.ids import INSURANCE_FUND_ID, REGISTRY_ID
+from domain.insurance_fund import InsuranceFund
+from domain.policy import Policy
+from domain.registry import Registry
+
+TAggregate = TypeVar("TAggregate", bound=Aggregate)
+
+
+class UnitOfWork:
+    """The aggregates touched since the last save, and the way to load the others."""
+
+    def __init__(self, application: Application, clock: Callable[[], str]) -> None:
+        self.application = application
+        self.clock = clock
+        self.pending: dict[UUID, Aggregate] = {}
+
+    def find(self, aggregate_id: UUID, kind: type[TAggregate]) -> TAggregate | None:
+        aggregate = self.pending.get(aggregate_id)
+        if aggregate is None:
+            try:
+                aggregate = self.application.repository.get(
+                    aggregate_id, deepcopy_from_cache=False
+                )
+            except AggregateNotFoundError:
+                return None
+        ensure(isinstance(aggregate, kind), f"aggregate {aggregate_id} is a {kind.__name__}")
+        return aggregate  # type: ignore[return-value]
+
+    def touch(self, *aggregates: Aggregate) -> None:
+        """Mark aggregates as changed: they are saved at the next flush."""
+        for aggregate in aggregates:
+            self.pending[aggregate.id] = aggregate
+
+    def registry(self) -> Registry:
+        registry = self.find(REGISTRY_ID, Registry)
+        if registry is None:
+            registry = Registry()
+            self.touch(registry)
+        return registry
+
+    def insurance_fund(self, at: str) -> InsuranceFund:
+        fund = self.find(INSURANCE_FUND_ID, InsuranceFund)
+        if fund is None:
+            fund = InsuranceFund(at=at)
+            self.touch(fund)
+        return fund
+
+    def existing_insurance_fund(self) -> InsuranceFund | None:
+        return self.find(INSURANCE_FUND_ID, InsuranceFund)
+
+    def policy(self, version: int | None = None) -> Policy:
+        registry = self.find(REGISTRY_ID, Registry)
+        if registry is None:
+            return Policy()
+        return registry.policy if version is None else registry.policy_version(version)
+
+    def pending_versions(self) -> dict[UUID, int]:
+        return {key: aggregate.version for key, aggregate in self.pending.items()}
+
+    def ensure_unchanged_since(self, versions: dict[UUID, int]) -> None:
+        """A refused command must not have changed anything (its checks come first)."""
+        for key, aggregate in self.pending.items():
+            ensure(
+                versions.get(key, 0) == aggregate.version
+                or (key not in versions and not aggregate.pending_events),
+                "a refused command left no pending event",
+            )
+
+    def flush(self) -> int:
+        """Save every pending aggregate in one atomic transaction; the number of events."""
+        if not self.pending:
+            return 0
+        count = sum(len(aggregate.pending_events) for aggregate in self.pending.values())
+        try:
+            self.application.save(*self.pending.values())
+        except Exception:
+            self.discard()
+            raise
+        self.pending.clear()
+        return count
+
+    def discard(self) -> None:
+        """Forget unsaved changes, including the cached objects they were made on."""
+        cache: Any = self.application.repository.cache
+        if cache is not None:
+            for key in self.pending:
+                try:
+                    cache.get(key, evict=True)
+                except KeyError:
+                    pass
+        self.pending.clear()

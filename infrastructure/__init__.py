@@ -1,0 +1,1 @@
+"""Persistence settings, runners, the command line."""

@@ -1,0 +1,123 @@
+"""The `lossledger` command line (SPEC 7)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn
+
+from domain.errors import LedgerError
+from domain.reports import cycle_document, replay_cycle
+from infrastructure.runner import apply_file
+from infrastructure.store import DB_ENV, open_ledger
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="The socialized-loss ledger.")
+cycle_app = typer.Typer(no_args_is_help=True, help="Read and replay settlement cycles.")
+app.add_typer(cycle_app, name="cycle")
+
+console = Console()
+errors = Console(stderr=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", envvar=DB_ENV, help="Database URL (default sqlite:///lossledger.db)."),
+]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@app.command("apply")
+def apply_command(
+    file: Annotated[Path, typer.Argument(help="A JSON Lines command file.")],
+    db: DbOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Apply a command file: idempotent by id; stops at the first refusal."""
+    if not file.is_file():
+        raise fail(f"no such command file: {file}", 2)
+    try:
+        ledger = open_ledger(db)
+    except LedgerError as error:
+        raise fail(str(error), 2) from None
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+        TimeElapsedColumn(), console=errors, disable=quiet or not errors.is_terminal,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"applying {file.name}", total=file.stat().st_size)
+        result = apply_file(ledger, file, lambda size: progress.advance(task, size))
+    summary = (
+        f"{result.applied} applied, {result.already_applied} already applied, "
+        f"{result.events_written} events written"
+    )
+    if not result.ok:
+        console.print(summary, highlight=False)
+        raise fail(
+            f"line {result.refused_line}: command {result.refused_id or '(no id)'} refused: "
+            f"{result.reason}"
+        )
+    console.print(summary, highlight=False)
+
+
+@cycle_app.command("show")
+def cycle_show(
+    cycle: Annotated[str, typer.Argument(help="The cycle id.")],
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON document.")] = False,
+) -> None:
+    """The settlement of a cycle: waterfall, participants, digest."""
+    try:
+        document = cycle_document(open_ledger(db), cycle)
+    except LedgerError as error:
+        raise fail(str(error)) from None
+    if as_json:
+        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        return
+    from infrastructure.report import print_cycle
+
+    print_cycle(console, document)
+
+
+@cycle_app.command("replay")
+def cycle_replay(
+    cycle: Annotated[str, typer.Argument(help="The cycle id.")],
+    db: DbOption = None,
+) -> None:
+    """Recompute a cycle from its recorded events and compare it field by field."""
+    try:
+        replay = replay_cycle(open_ledger(db), cycle)
+    except LedgerError as error:
+        raise fail(str(error)) from None
+    differences = replay.differences
+    if differences:
+        raise fail(f"replay of cycle {cycle} differs: {differences[0]}"
+                   + (f" (and {len(differences) - 1} more)" if len(differences) > 1 else ""))
+    console.print(f"cycle {cycle} replays identically: {replay.digest}", highlight=False)
+
+
+@app.command("demo")
+def demo_command(
+    db: DbOption = None,
+    accounts: Annotated[int, typer.Option(min=10, max=1_000_000, help="Accounts.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed of the generated market.")] = 42,
+    out: Annotated[Path | None, typer.Option(help="Where to write the command file.")] = None,
+) -> None:
+    """Generate a market with a flash crash, apply it, settle, print the cycle report."""
+    from infrastructure.demo import run_demo
+
+    try:
+        run_demo(console, errors, db, accounts, seed, out)
+    except LedgerError as error:
+        raise fail(str(error)) from None
+
+
+def main() -> None:
+    app()
