@@ -100,7 +100,9 @@ def cycle_replay(
     if differences:
         raise fail(f"replay of cycle {cycle} differs: {differences[0]}"
                    + (f" (and {len(differences) - 1} more)" if len(differences) > 1 else ""))
-    console.print(f"cycle {cycle} replays identically: {replay.digest}", highlight=False)
+    console.print(
+        f"cycle {cycle} replays identically: {replay.digest}", highlight=False, soft_wrap=True
+    )
 
 
 @app.command("demo")

@@ -1,0 +1,149 @@
+"""A realistic market from a seed: heavy-tailed accounts and positions, a flash crash,
+liquidations whose takeovers fill at poor prices, and a settlement.
+
+The generator writes commands only; it checks liquidatability with the domain's own rule so
+that every liquidation it emits is accepted.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
+from typing import Any
+
+from domain.money import fmt_plain
+from domain.positions import Position, bankruptcy_price, is_liquidatable
+
+# Today's prices (USDT) of the largest coins, and each contract's size step.
+CONTRACTS: dict[str, tuple[Decimal, Decimal]] = {
+    "BTCUSDT": (Decimal("87959.91"), Decimal("0.001")),
+    "ETHUSDT": (Decimal("2920.50"), Decimal("0.01")),
+    "XRPUSDT": (Decimal("2.2373"), Decimal("1")),
+    "BNBUSDT": (Decimal("860.24"), Decimal("0.01")),
+    "SOLUSDT": (Decimal("138.09"), Decimal("0.1")),
+    "DOGEUSDT": (Decimal("0.1509"), Decimal("10")),
+}
+# How far the flash crash takes each contract down, and where it settles afterwards.
+CRASH = {"BTCUSDT": "0.93", "ETHUSDT": "0.91", "XRPUSDT": "0.88", "BNBUSDT": "0.92",
+         "SOLUSDT": "0.90", "DOGEUSDT": "0.87"}
+RECOVERY = Decimal("1.03")
+CENT = Decimal("0.01")
+MAX_LEVERAGE = 50
+
+
+@dataclass(frozen=True)
+class Market:
+    seed: int
+    accounts: int
+    cycle: str
+    commands: list[dict[str, Any]]
+
+
+def _price(value: Decimal, tick: str = "0.0001") -> Decimal:
+    return value.quantize(Decimal(tick), rounding=ROUND_DOWN)
+
+
+def _pareto_amount(rng: random.Random, scale: float, alpha: float, cap: float) -> Decimal:
+    amount = min(scale * rng.paretovariate(alpha), cap)
+    return Decimal(f"{amount:.2f}")
+
+
+def generate(accounts: int, seed: int) -> Market:
+    rng = random.Random(seed)
+    prefix = f"s{seed}"
+    cycle = f"{prefix}-cycle-1"
+    commands: list[dict[str, Any]] = []
+    counter = iter(range(1, 10**9))
+
+    def add(kind: str, **fields: Any) -> None:
+        commands.append({"type": kind, "id": f"{prefix}-{next(counter):07d}", **fields})
+
+    names = [f"{prefix}-t{index:07d}" for index in range(1, accounts + 1)]
+    cash: dict[str, Decimal] = {}
+    for name in names:
+        add("open_account", account=name)
+        cash[name] = _pareto_amount(rng, 500.0, 1.3, 2_000_000.0)
+        add("deposit", account=name, amount=fmt_plain(cash[name]))
+    add("fund_deposit", amount=fmt_plain(Decimal(accounts) * 40))
+    add("open_cycle", cycle=cycle,
+        marks={c: fmt_plain(price) for c, (price, _) in CONTRACTS.items()})
+    positions = _open_positions(rng, names, cash, add)
+    _crash(rng, positions, cash, add)
+    add("settle_cycle", cycle=cycle, marks={
+        c: fmt_plain(_price(price * Decimal(CRASH[c]) * RECOVERY))
+        for c, (price, _) in CONTRACTS.items()
+    })
+    return Market(seed, accounts, cycle, commands)
+
+
+def _open_positions(
+    rng: random.Random, names: list[str], cash: dict[str, Decimal], add: Any
+) -> dict[tuple[str, str], Position]:
+    positions: dict[tuple[str, str], Position] = {}
+    contracts = list(CONTRACTS)
+    weights = [40, 25, 10, 8, 12, 5]
+    for name in names:
+        for contract in sorted(set(rng.choices(contracts, weights, k=rng.choice((1, 1, 1, 2, 2, 3))))):
+            price, step = CONTRACTS[contract]
+            leverage = min(MAX_LEVERAGE, max(1, round(rng.lognormvariate(1.3, 0.6))))
+            margin = (cash[name] * Decimal(f"{rng.uniform(0.05, 0.4):.4f}")).quantize(CENT, ROUND_DOWN)
+            size = (margin * leverage / price).quantize(step, ROUND_DOWN)
+            if size <= 0:
+                continue
+            margin = max(margin, (size * price / leverage).quantize(CENT, ROUND_UP))
+            if margin > cash[name]:
+                continue
+            side = "long" if rng.random() < 0.55 else "short"
+            add("open_position", account=name, contract=contract, side=side,
+                size=fmt_plain(size), price=fmt_plain(price), margin=fmt_plain(margin))
+            cash[name] -= margin
+            positions[(name, contract)] = Position(side, size, price, price, margin, Decimal(0),
+                                                   False)
+    return positions
+
+
+def _crash(
+    rng: random.Random, positions: dict[tuple[str, str], Position], cash: dict[str, Decimal],
+    add: Any,
+) -> None:
+    """Marks fall; over-leveraged longs are liquidated, their takeovers fill below bankruptcy;
+    a few shorts take profit on the way down (realized, withheld until settlement)."""
+    for (name, contract), position in sorted(positions.items()):
+        price, step = CONTRACTS[contract]
+        mark = _price(price * Decimal(CRASH[contract]))
+        if position.side == "long" and is_liquidatable(position, mark, Decimal("0.005")):
+            bankruptcy = bankruptcy_price("long", position.entry, position.margin, position.size)
+            slippage = Decimal(f"{rng.uniform(0.005, 0.04):.4f}")
+            fill_price = _price(min(mark, bankruptcy) * (1 - slippage))
+            add("liquidate", account=name, contract=contract, mark=fmt_plain(mark),
+                fills=_fills(rng, position.size, step, fill_price))
+        elif position.side == "short" and rng.random() < 0.1:
+            half = (position.size / 2).quantize(step, ROUND_DOWN)
+            if half > 0:
+                add("close_position", account=name, contract=contract, size=fmt_plain(half),
+                    price=fmt_plain(mark))
+
+
+def _fills(
+    rng: random.Random, size: Decimal, step: Decimal, fill_price: Decimal
+) -> list[dict[str, str]]:
+    parts = rng.choice((1, 1, 2, 3))
+    fills = []
+    remaining = size
+    for part in range(parts):
+        piece = remaining if part == parts - 1 else (size / parts).quantize(step, ROUND_DOWN)
+        if piece <= 0:
+            continue
+        worse = _price(fill_price * (1 - Decimal(part) / 200))
+        fills.append({"price": fmt_plain(worse), "size": fmt_plain(piece)})
+        remaining -= piece
+    return fills
+
+
+def lines(market: Market) -> Iterator[str]:
+    import json
+
+    for command in market.commands:
+        yield json.dumps(command, separators=(",", ":"))
