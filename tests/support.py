@@ -1,0 +1,85 @@
+"""Helpers shared by the specifications: a ledger on a real SQLite file, commands as dicts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from eventsourcing.persistence import DatetimeAsISO, Transcoder
+from freezegun.api import FakeDatetime
+
+from domain.errors import LedgerError
+from domain.ledger import LossLedger
+from projections.postings import balances_from_events
+
+
+class FakeDatetimeAsISO(DatetimeAsISO):
+    """Lets events be saved while freezegun replaces datetime (a known eventsourcing pitfall)."""
+
+    type = FakeDatetime
+    name = "fake_datetime_iso"
+
+
+class SpecLedger(LossLedger):
+    def register_transcodings(self, transcoder: Transcoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(FakeDatetimeAsISO())
+
+
+def open_test_ledger(env: dict[str, str]) -> SpecLedger:
+    return SpecLedger(env=env)
+
+
+_counter = iter(range(1, 10**9))
+
+
+def command(kind: str, **fields: Any) -> dict[str, Any]:
+    """A command document with a fresh id unless one is given."""
+    fields.setdefault("id", f"{kind}-{next(_counter)}")
+    return {"type": kind, **fields}
+
+
+def line(document: dict[str, Any]) -> str:
+    return json.dumps(document)
+
+
+def run(ledger: LossLedger, *documents: dict[str, Any]) -> list[str]:
+    """Apply commands as one batch and save them; raises the refusal of the first bad one."""
+    return ledger.apply_lines([line(document) for document in documents])
+
+
+def refusal(ledger: LossLedger, document: dict[str, Any]) -> LedgerError:
+    try:
+        run(ledger, document)
+    except LedgerError as error:
+        return error
+    raise AssertionError(f"command was not refused: {document}")
+
+
+def stored_events(ledger: LossLedger) -> list[Any]:
+    notifications = ledger.recorder.select_notifications(start=1, limit=10**9)
+    return [ledger.mapper.to_domain_event(n) for n in notifications]
+
+
+def balances(ledger: LossLedger) -> dict[str, Decimal]:
+    return balances_from_events(stored_events(ledger))
+
+
+def event_count(ledger: LossLedger) -> int:
+    return len(ledger.recorder.select_notifications(start=1, limit=10**9))
+
+
+def market(accounts: Iterable[str], deposit: str = "10000") -> list[dict[str, Any]]:
+    """Open and fund accounts."""
+    documents = []
+    for account in accounts:
+        documents.append(command("open_account", account=account))
+        documents.append(command("deposit", account=account, amount=deposit))
+    return documents
+
+
+def at(moment: str) -> datetime:
+    return datetime.fromisoformat(moment)
