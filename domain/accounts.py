@@ -23,7 +23,7 @@ class Account(Aggregate):
     """A trader's account. Public methods check the rules; `@event` methods only assign."""
 
     @staticmethod
-    def create_id(account: str, at: str) -> UUID:  # noqa: ARG004 - same signature as __init__
+    def create_id(account: str, at: str) -> UUID:
         return account_id(account)
 
     @event("Opened")
@@ -62,7 +62,11 @@ class Account(Aggregate):
             raise InsufficientAvailableBalanceError(
                 f"{purpose} of {fmt_plain(amount)} exceeds the available balance "
                 f"{fmt_plain(self.available)} of account {self.account}"
-                + (f" ({fmt_plain(self.withheld)} withheld until settlement)" if self.withheld else "")
+                + (
+                    f" ({fmt_plain(self.withheld)} withheld until settlement)"
+                    if self.withheld
+                    else ""
+                )
             )
 
     def require_no_open_position(self, contract: str) -> None:

@@ -96,11 +96,13 @@ class SetPolicy(Command):
     profit_cutoff: DecimalString | None = None
     denominator: Literal["selected", "all"] | None = None
     maintenance_margin_rate: (
-        DecimalString | Annotated[dict[ContractName, MapDecimal], Field(max_length=MAX_MARKS)]
+        DecimalString
+        | Annotated[dict[ContractName, MapDecimal], Field(max_length=MAX_MARKS)]
         | None
     ) = None
     initial_margin_rate: (
-        DecimalString | Annotated[dict[ContractName, MapDecimal], Field(max_length=MAX_MARKS)]
+        DecimalString
+        | Annotated[dict[ContractName, MapDecimal], Field(max_length=MAX_MARKS)]
         | None
     ) = None
 
@@ -180,13 +182,29 @@ class Liquidate(Command):
 
 
 AnyCommand = Annotated[
-    SetPolicy | OpenAccount | Deposit | Withdraw | FundDeposit | OpenCycle | SettleCycle
-    | OpenPosition | ClosePosition | Liquidate,
+    SetPolicy
+    | OpenAccount
+    | Deposit
+    | Withdraw
+    | FundDeposit
+    | OpenCycle
+    | SettleCycle
+    | OpenPosition
+    | ClosePosition
+    | Liquidate,
     Field(discriminator="type"),
 ]
 COMMAND_TYPES = (
-    "set_policy", "open_account", "deposit", "withdraw", "fund_deposit", "open_cycle",
-    "open_position", "close_position", "liquidate", "settle_cycle",
+    "set_policy",
+    "open_account",
+    "deposit",
+    "withdraw",
+    "fund_deposit",
+    "open_cycle",
+    "open_position",
+    "close_position",
+    "liquidate",
+    "settle_cycle",
 )
 _ADAPTER: TypeAdapter[AnyCommand] = TypeAdapter(AnyCommand)
 
@@ -201,7 +219,7 @@ def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _refuse_number(text: str) -> Any:
-    raise InvalidCommandError(f"numbers must be strings: write \"{text}\" instead of {text}")
+    raise InvalidCommandError(f'numbers must be strings: write "{text}" instead of {text}')
 
 
 def _refuse_constant(text: str) -> Any:

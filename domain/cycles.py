@@ -89,8 +89,13 @@ class Cycle(Aggregate):
         self, account: str, contract: str, profit: Decimal, rank: int, share: Decimal, at: str
     ) -> None:
         self.participants.append(
-            {"account": account, "contract": contract, "profit": profit, "rank": rank,
-             "share": share}
+            {
+                "account": account,
+                "contract": contract,
+                "profit": profit,
+                "rank": rank,
+                "share": share,
+            }
         )
 
     @event("DeficitUncovered")
@@ -99,7 +104,10 @@ class Cycle(Aggregate):
 
     @event("Settled")
     def record_settled(
-        self, marks: dict[str, Decimal], summary: dict[str, Any], carried_accounts: list[str],
+        self,
+        marks: dict[str, Decimal],
+        summary: dict[str, Any],
+        carried_accounts: list[str],
         at: str,
     ) -> None:
         self.settled = True

@@ -16,7 +16,7 @@ class InsuranceFund(Aggregate):
     """One per ledger. Its balance is a ledger account (`insurance_fund`) like any other."""
 
     @staticmethod
-    def create_id(at: str) -> UUID:  # noqa: ARG004 - same signature as __init__
+    def create_id(at: str) -> UUID:
         return INSURANCE_FUND_ID
 
     @event("Created")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar
+from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.domain import datetime_now_with_tzinfo
@@ -37,7 +38,7 @@ APPLIED = "applied"
 ALREADY_APPLIED = "already applied"
 
 
-class LossLedger(Application):
+class LossLedger(Application[UUID]):
     """The socialized-loss ledger. Commands in, events out, one atomic save per batch."""
 
     name = "lossledger"
@@ -45,7 +46,7 @@ class LossLedger(Application):
         "AGGREGATE_CACHE_MAXSIZE": "200000",
         "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
     }
-    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {  # type: ignore[misc]
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
         InsuranceFund: 200,
         Registry: 200,
     }
@@ -84,8 +85,9 @@ class LossLedger(Application):
             self.unit.ensure_unchanged_since(versions)
             raise
         self.unit.touch(
-            CommandRecord(command=command.id, command_type=command.type, content=content,
-                          content_hash=digest)
+            CommandRecord(
+                command=command.id, command_type=command.type, content=content, content_hash=digest
+            )
         )
         return APPLIED
 
@@ -143,8 +145,10 @@ class LossLedger(Application):
         account = trading.require_account(self.unit, command.account)
         amount = require_quanta(command.amount, self.unit.policy().quantum, "amount")
         account.record_deposit(
-            amount=amount, cash_after=account.cash + amount,
-            postings=[posting(EXTERNAL, cash_account(account.account), amount, "deposit")], at=at,
+            amount=amount,
+            cash_after=account.cash + amount,
+            postings=[posting(EXTERNAL, cash_account(account.account), amount, "deposit")],
+            at=at,
         )
         self.unit.touch(account)
         self._money_booked(at)
@@ -154,7 +158,8 @@ class LossLedger(Application):
         amount = require_quanta(command.amount, self.unit.policy().quantum, "amount")
         account.require_available(amount, "withdrawal")
         account.record_withdrawal(
-            amount=amount, cash_after=account.cash - amount,
+            amount=amount,
+            cash_after=account.cash - amount,
             postings=[posting(cash_account(account.account), EXTERNAL, amount, "withdrawal")],
             at=at,
         )
@@ -164,8 +169,10 @@ class LossLedger(Application):
         amount = require_quanta(command.amount, self.unit.policy().quantum, "amount")
         fund = self.unit.insurance_fund(at)
         fund.record_deposit(
-            amount=amount, balance_after=fund.balance + amount,
-            postings=[posting(PLATFORM, INSURANCE_FUND, amount, "fund_deposit")], at=at,
+            amount=amount,
+            balance_after=fund.balance + amount,
+            postings=[posting(PLATFORM, INSURANCE_FUND, amount, "fund_deposit")],
+            at=at,
         )
         self.unit.touch(fund)
         self._money_booked(at)

@@ -39,7 +39,7 @@ decimal.DefaultContext.traps[decimal.FloatOperation] = True
 def parse_decimal(text: object, field: str) -> Decimal:
     """A decimal from a command's string; never from a float, never NaN or infinite."""
     if not isinstance(text, str):
-        raise InvalidCommandError(f"{field} must be a decimal string such as \"12.5\"")
+        raise InvalidCommandError(f'{field} must be a decimal string such as "12.5"')
     stripped = text.strip()
     if stripped != text or not stripped:
         raise InvalidCommandError(f"{field} must be a plain decimal string, got {text!r}")

@@ -19,8 +19,15 @@ from domain.settlement import cycle_profits, settlement_summary
 from domain.socialization import share_loss
 
 AMOUNT_FIELDS = (
-    "deficit", "fund_balance_before", "fund_drawn", "fund_balance_after", "to_share",
-    "total_profit", "selected_profit", "collected", "uncovered",
+    "deficit",
+    "fund_balance_before",
+    "fund_drawn",
+    "fund_balance_after",
+    "to_share",
+    "total_profit",
+    "selected_profit",
+    "collected",
+    "uncovered",
 )
 
 

@@ -19,11 +19,15 @@ from domain.unit_of_work import UnitOfWork
 
 
 def _checked_marks(marks: dict[str, Decimal]) -> dict[str, Decimal]:
-    return {contract: require_positive(price, f"marks.{contract}") for contract, price in marks.items()}
+    return {
+        contract: require_positive(price, f"marks.{contract}") for contract, price in marks.items()
+    }
 
 
 def _load_accounts(uow: UnitOfWork, names: list[str]) -> list[Account]:
-    return [present(uow.find(account_id(name), Account), f"account {name} exists") for name in names]
+    return [
+        present(uow.find(account_id(name), Account), f"account {name} exists") for name in names
+    ]
 
 
 def _open_contracts(accounts: list[Account]) -> set[str]:
@@ -47,8 +51,11 @@ def open_cycle(uow: UnitOfWork, command: OpenCycle, at: str) -> None:
     Cycle.require_marks(marks, _open_contracts(carried), f"opening cycle {command.cycle}")
     policy = registry.policy
     cycle = Cycle(
-        cycle=command.cycle, marks=marks, policy_version=policy.version,
-        carried_accounts=carried_names, at=at,
+        cycle=command.cycle,
+        marks=marks,
+        policy_version=policy.version,
+        carried_accounts=carried_names,
+        at=at,
     )
     for account in carried:
         _mark_carried_positions(account, command.cycle, marks, policy, at)
@@ -67,15 +74,19 @@ def _mark_carried_positions(
         position = Position.from_record(record)
         if not position.is_open:
             continue
-        gap = book(pnl(position.side, position.size, position.reference, marks[contract]),
-                   policy.quantum)
+        gap = book(
+            pnl(position.side, position.size, position.reference, marks[contract]), policy.quantum
+        )
         gap_total += gap
         postings.append(posting(CLEARING, cash_account(account.account), gap, "settlement_pnl"))
         positions[contract] = position.with_changes(reference=marks[contract]).to_record()
     account.record_carried_positions_marked(
-        cycle=cycle, marks={c: marks[c] for c in sorted(positions) if c in marks},
-        positions=positions, cash_after=account.cash + gap_total,
-        postings=[entry for entry in postings if entry[2] != 0], at=at,
+        cycle=cycle,
+        marks={c: marks[c] for c in sorted(positions) if c in marks},
+        positions=positions,
+        cash_after=account.cash + gap_total,
+        postings=[entry for entry in postings if entry[2] != 0],
+        at=at,
     )
 
 
@@ -107,8 +118,14 @@ def cycle_profits(
                     pnl(position.side, position.size, position.reference, marks[contract]), quantum
                 )
             profit = position.realized + unrealized
-            rows.append({"contract": contract, "unrealized": unrealized, "profit": profit,
-                         "liquidated": position.liquidated})
+            rows.append(
+                {
+                    "contract": contract,
+                    "unrealized": unrealized,
+                    "profit": profit,
+                    "liquidated": position.liquidated,
+                }
+            )
             if not position.liquidated:
                 candidates.append((account.account, contract, profit))
         bookings[account.account] = rows
@@ -128,17 +145,24 @@ def settle_cycle(uow: UnitOfWork, command: SettleCycle, at: str) -> None:
     )
     fund = uow.insurance_fund(at)
     fund.record_draw(
-        cycle=cycle.cycle, amount=waterfall.fund_drawn, balance_before=waterfall.fund_balance_before,
+        cycle=cycle.cycle,
+        amount=waterfall.fund_drawn,
+        balance_before=waterfall.fund_balance_before,
         balance_after=waterfall.fund_balance_after,
         postings=[posting(INSURANCE_FUND, CLEARING, waterfall.fund_drawn, "fund_draw")]
-        if waterfall.fund_drawn else [],
+        if waterfall.fund_drawn
+        else [],
         at=at,
     )
     shares: dict[str, list[dict[str, Any]]] = {}
     for participant in waterfall.participants:
         cycle.record_loss_shared(
-            account=participant.account, contract=participant.contract, profit=participant.profit,
-            rank=participant.rank, share=participant.share, at=at,
+            account=participant.account,
+            contract=participant.contract,
+            profit=participant.profit,
+            rank=participant.rank,
+            share=participant.share,
+            at=at,
         )
         shares.setdefault(participant.account, []).append(
             {"contract": participant.contract, "rank": participant.rank, "share": participant.share}
@@ -146,7 +170,8 @@ def settle_cycle(uow: UnitOfWork, command: SettleCycle, at: str) -> None:
     if waterfall.uncovered > 0:
         cycle.record_deficit_uncovered(
             amount=waterfall.uncovered,
-            postings=[posting(PLATFORM, CLEARING, waterfall.uncovered, "uncovered_loss")], at=at,
+            postings=[posting(PLATFORM, CLEARING, waterfall.uncovered, "uncovered_loss")],
+            at=at,
         )
     carried = [
         account.account
@@ -154,15 +179,20 @@ def settle_cycle(uow: UnitOfWork, command: SettleCycle, at: str) -> None:
         if _settle_account(account, cycle.cycle, marks, bookings, shares, at)
     ]
     summary = settlement_summary(cycle.cycle, waterfall, policy)
-    cycle.record_settled(marks=dict(sorted(marks.items())), summary=summary,
-                         carried_accounts=carried, at=at)
+    cycle.record_settled(
+        marks=dict(sorted(marks.items())), summary=summary, carried_accounts=carried, at=at
+    )
     uow.registry().record_cycle_settled(cycle=cycle.cycle, at=at)
     uow.touch(cycle, fund, uow.registry(), *accounts)
 
 
 def _settle_account(
-    account: Account, cycle: str, marks: dict[str, Decimal],
-    bookings: dict[str, list[dict[str, Any]]], shares: dict[str, list[dict[str, Any]]], at: str,
+    account: Account,
+    cycle: str,
+    marks: dict[str, Decimal],
+    bookings: dict[str, list[dict[str, Any]]],
+    shares: dict[str, list[dict[str, Any]]],
+    at: str,
 ) -> bool:
     """Book the account's cycle profits and shares; True when it carries an open position."""
     trader = cash_account(account.account)
@@ -183,8 +213,13 @@ def _settle_account(
         - sum((row["share"] for row in own_shares), ZERO)
     )
     account.record_cycle_settled(
-        cycle=cycle, bookings=rows, shares=own_shares, positions=positions,
-        cash_after=cash_after, postings=[entry for entry in postings if entry[2] != 0], at=at,
+        cycle=cycle,
+        bookings=rows,
+        shares=own_shares,
+        positions=positions,
+        cash_after=cash_after,
+        postings=[entry for entry in postings if entry[2] != 0],
+        at=at,
     )
     return bool(positions)
 

@@ -203,9 +203,9 @@ def digest_document(cycle: str, waterfall: Waterfall, quantum: Decimal) -> dict[
 
 def canonical_json(document: object) -> bytes:
     """UTF-8 JSON with sorted keys and no spaces."""
-    return json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    ).encode("utf-8")
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
 
 
 def digest(document: object) -> str:

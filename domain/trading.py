@@ -8,14 +8,22 @@ from domain.accounts import Account
 from domain.commands import ClosePosition, Fill, Liquidate, OpenPosition
 from domain.cycles import Cycle
 from domain.errors import (
-    present,
     InsufficientMarginError,
     InvalidSizeError,
     PositionNotLiquidatableError,
     UnknownAccountError,
+    present,
 )
 from domain.ids import account_id, cycle_id
-from domain.money import ZERO, book, fmt_plain, require_positive, require_quanta, round_down, round_up
+from domain.money import (
+    ZERO,
+    book,
+    fmt_plain,
+    require_positive,
+    require_quanta,
+    round_down,
+    round_up,
+)
 from domain.policy import Policy
 from domain.positions import Position, bankruptcy_price, is_liquidatable, pnl, takeover_result
 from domain.postings import CLEARING, INSURANCE_FUND, cash_account, margin_account, posting
@@ -42,22 +50,46 @@ def _join(uow: UnitOfWork, cycle: Cycle, account: str) -> None:
 
 
 def _receive(
-    uow: UnitOfWork, cycle: Cycle, account: Account, contract: str, side: str,
-    size: Decimal, price: Decimal, margin: Decimal, via: str, at: str,
+    uow: UnitOfWork,
+    cycle: Cycle,
+    account: Account,
+    contract: str,
+    side: str,
+    size: Decimal,
+    price: Decimal,
+    margin: Decimal,
+    via: str,
+    at: str,
 ) -> None:
     """Record a new position (checked by the caller): margin moves from cash to margin."""
     previous = account.position(contract)
     position = Position(
         side="long" if side == "long" else "short",
-        size=size, entry=price, reference=price, margin=margin,
+        size=size,
+        entry=price,
+        reference=price,
+        margin=margin,
         realized=previous.realized if previous else ZERO,
         liquidated=previous.liquidated if previous else False,
     )
     account.record_position_opened(
-        cycle=cycle.cycle, contract=contract, side=side, size=size, price=price, margin=margin,
-        via=via, position=position.to_record(), cash_after=account.cash - margin,
-        postings=[posting(cash_account(account.account), margin_account(account.account),
-                          margin, "margin_posted")],
+        cycle=cycle.cycle,
+        contract=contract,
+        side=side,
+        size=size,
+        price=price,
+        margin=margin,
+        via=via,
+        position=position.to_record(),
+        cash_after=account.cash - margin,
+        postings=[
+            posting(
+                cash_account(account.account),
+                margin_account(account.account),
+                margin,
+                "margin_posted",
+            )
+        ],
         at=at,
     )
     uow.touch(account)
@@ -79,8 +111,7 @@ def open_position(uow: UnitOfWork, command: OpenPosition, at: str) -> None:
             f"({fmt_plain(policy.initial_margin_rate(command.contract))} x size x price)"
         )
     account.require_available(margin, "margin")
-    _receive(uow, cycle, account, command.contract, command.side, size, price, margin,
-             "order", at)
+    _receive(uow, cycle, account, command.contract, command.side, size, price, margin, "order", at)
 
 
 def close_position(uow: UnitOfWork, command: ClosePosition, at: str) -> None:
@@ -104,13 +135,19 @@ def close_position(uow: UnitOfWork, command: ClosePosition, at: str) -> None:
             f"{fmt_plain(released)} of margin it releases: liquidate the position instead"
         )
     after = position.with_changes(
-        size=position.size - size, margin=position.margin - released,
+        size=position.size - size,
+        margin=position.margin - released,
         realized=position.realized + realized,
     )
     trader = cash_account(account.account)
     account.record_position_closed(
-        cycle=cycle.cycle, contract=command.contract, size=size, price=price,
-        realized_pnl=realized, margin_released=released, position=after.to_record(),
+        cycle=cycle.cycle,
+        contract=command.contract,
+        size=size,
+        price=price,
+        realized_pnl=realized,
+        margin_released=released,
+        position=after.to_record(),
         cash_after=account.cash + released + realized,
         postings=[
             posting(margin_account(account.account), trader, released, "margin_released"),
@@ -170,13 +207,20 @@ def liquidate(uow: UnitOfWork, command: Liquidate, at: str) -> None:
         )
     fills = _check_fills(uow, command, position, policy)
     bankruptcy = bankruptcy_price(position.side, position.entry, position.margin, position.size)
-    loss_on_close = book(pnl(position.side, position.size, position.reference, bankruptcy),
-                         policy.quantum)
+    loss_on_close = book(
+        pnl(position.side, position.size, position.reference, bankruptcy), policy.quantum
+    )
     trader = cash_account(account.account)
     account.record_position_liquidated(
-        cycle=cycle.cycle, contract=command.contract, side=position.side, size=position.size,
-        entry_price=position.entry, mark=mark, bankruptcy_price=bankruptcy,
-        margin_lost=position.margin, liquidation_pnl=loss_on_close,
+        cycle=cycle.cycle,
+        contract=command.contract,
+        side=position.side,
+        size=position.size,
+        entry_price=position.entry,
+        mark=mark,
+        bankruptcy_price=bankruptcy,
+        margin_lost=position.margin,
+        liquidation_pnl=loss_on_close,
         position=position.with_changes(size=ZERO, margin=ZERO, liquidated=True).to_record(),
         cash_after=account.cash + position.margin + loss_on_close,
         postings=[
@@ -187,23 +231,48 @@ def liquidate(uow: UnitOfWork, command: Liquidate, at: str) -> None:
     )
     uow.touch(account)
     for number, (fill, receiver, margin) in enumerate(fills, start=1):
-        loss_exact, surplus_exact = takeover_result(position.side, bankruptcy, fill.price, fill.size)
+        loss_exact, surplus_exact = takeover_result(
+            position.side, bankruptcy, fill.price, fill.size
+        )
         loss, surplus = book(loss_exact, policy.quantum), book(surplus_exact, policy.quantum)
         cycle.record_takeover(
-            account=command.account, contract=command.contract, side=position.side, mark=mark,
-            bankruptcy_price=bankruptcy, fill=number, price=fill.price, size=fill.size,
-            receiver=fill.account, loss=loss, surplus=surplus,
-            deficit_after=cycle.deficit + loss, at=at,
+            account=command.account,
+            contract=command.contract,
+            side=position.side,
+            mark=mark,
+            bankruptcy_price=bankruptcy,
+            fill=number,
+            price=fill.price,
+            size=fill.size,
+            receiver=fill.account,
+            loss=loss,
+            surplus=surplus,
+            deficit_after=cycle.deficit + loss,
+            at=at,
         )
         uow.touch(cycle)
         if surplus > 0:
             fund = uow.insurance_fund(at)
             fund.record_surplus(
-                cycle=cycle.cycle, account=command.account, contract=command.contract,
-                amount=surplus, balance_after=fund.balance + surplus,
-                postings=[posting(CLEARING, INSURANCE_FUND, surplus, "takeover_surplus")], at=at,
+                cycle=cycle.cycle,
+                account=command.account,
+                contract=command.contract,
+                amount=surplus,
+                balance_after=fund.balance + surplus,
+                postings=[posting(CLEARING, INSURANCE_FUND, surplus, "takeover_surplus")],
+                at=at,
             )
             uow.touch(fund)
         if receiver is not None:
-            _receive(uow, cycle, receiver, command.contract, position.side, fill.size,
-                     fill.price, margin, "takeover", at)
+            _receive(
+                uow,
+                cycle,
+                receiver,
+                command.contract,
+                position.side,
+                fill.size,
+                fill.price,
+                margin,
+                "takeover",
+                at,
+            )

@@ -6,6 +6,7 @@ pending event; the unit of work verifies that, and saves the accepted commands i
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 from uuid import UUID
@@ -25,7 +26,7 @@ TAggregate = TypeVar("TAggregate", bound=Aggregate)
 class UnitOfWork:
     """The aggregates touched since the last save, and the way to load the others."""
 
-    def __init__(self, application: Application, clock: Callable[[], str]) -> None:
+    def __init__(self, application: Application[UUID], clock: Callable[[], str]) -> None:
         self.application = application
         self.clock = clock
         self.pending: dict[UUID, Aggregate] = {}
@@ -34,9 +35,7 @@ class UnitOfWork:
         aggregate = self.pending.get(aggregate_id)
         if aggregate is None:
             try:
-                aggregate = self.application.repository.get(
-                    aggregate_id, deepcopy_from_cache=False
-                )
+                aggregate = self.application.repository.get(aggregate_id, deepcopy_from_cache=False)
             except AggregateNotFoundError:
                 return None
         ensure(isinstance(aggregate, kind), f"aggregate {aggregate_id} is a {kind.__name__}")
@@ -100,8 +99,6 @@ class UnitOfWork:
         cache: Any = self.application.repository.cache
         if cache is not None:
             for key in self.pending:
-                try:
+                with contextlib.suppress(KeyError):
                     cache.get(key, evict=True)
-                except KeyError:
-                    pass
         self.pending.clear()

@@ -16,7 +16,12 @@ from domain.reports import cycle_document, replay_cycle
 from infrastructure.runner import apply_file
 from infrastructure.store import DB_ENV, open_ledger
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="The socialized-loss ledger.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="The socialized-loss ledger.",
+)
 cycle_app = typer.Typer(no_args_is_help=True, help="Read and replay settlement cycles.")
 app.add_typer(cycle_app, name="cycle")
 
@@ -48,8 +53,12 @@ def apply_command(
     except LedgerError as error:
         raise fail(str(error), 2) from None
     with Progress(
-        "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-        TimeElapsedColumn(), console=errors, disable=quiet or not errors.is_terminal,
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        disable=quiet or not errors.is_terminal,
         transient=True,
     ) as progress:
         task = progress.add_task(f"applying {file.name}", total=file.stat().st_size)
@@ -98,8 +107,10 @@ def cycle_replay(
         raise fail(str(error)) from None
     differences = replay.differences
     if differences:
-        raise fail(f"replay of cycle {cycle} differs: {differences[0]}"
-                   + (f" (and {len(differences) - 1} more)" if len(differences) > 1 else ""))
+        raise fail(
+            f"replay of cycle {cycle} differs: {differences[0]}"
+            + (f" (and {len(differences) - 1} more)" if len(differences) > 1 else "")
+        )
     console.print(
         f"cycle {cycle} replays identically: {replay.digest}", highlight=False, soft_wrap=True
     )

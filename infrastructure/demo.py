@@ -17,7 +17,11 @@ from infrastructure.store import db_url, open_ledger
 
 
 def run_demo(
-    console: Console, errors: Console, db: str | None, accounts: int, seed: int,
+    console: Console,
+    errors: Console,
+    db: str | None,
+    accounts: int,
+    seed: int,
     out: Path | None,
 ) -> None:
     started = time.perf_counter()
@@ -27,12 +31,17 @@ def run_demo(
     url = db_url(db)
     console.print(
         f"Generated {len(market.commands):,} commands for {accounts:,} accounts "
-        f"(seed {seed}) into {path}; applying to {url}", highlight=False,
+        f"(seed {seed}) into {path}; applying to {url}",
+        highlight=False,
     )
     ledger = open_ledger(url)
     with Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=errors, transient=True,
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
     ) as progress:
         task = progress.add_task("applying", total=len(market.commands))
         result = apply_file(ledger, path, lambda _size: progress.advance(task))
@@ -43,11 +52,14 @@ def run_demo(
     elapsed = time.perf_counter() - started
     console.print(
         f"{result.applied:,} commands applied, {result.already_applied:,} already applied, "
-        f"{result.events_written:,} events written in {elapsed:.1f} s", highlight=False,
+        f"{result.events_written:,} events written in {elapsed:.1f} s",
+        highlight=False,
     )
     print_cycle(console, cycle_document(ledger, market.cycle))
     console.print(
         f"Apply it again (nothing changes: commands are idempotent):\n"
         f"  lossledger apply {path} --db {url}\n"
-        f"  lossledger cycle replay {market.cycle} --db {url}", highlight=False, soft_wrap=True,
+        f"  lossledger cycle replay {market.cycle} --db {url}",
+        highlight=False,
+        soft_wrap=True,
     )

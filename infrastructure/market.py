@@ -26,8 +26,14 @@ CONTRACTS: dict[str, tuple[Decimal, Decimal]] = {
     "DOGEUSDT": (Decimal("0.1509"), Decimal("10")),
 }
 # How far the flash crash takes each contract down, and where it settles afterwards.
-CRASH = {"BTCUSDT": "0.93", "ETHUSDT": "0.91", "XRPUSDT": "0.88", "BNBUSDT": "0.92",
-         "SOLUSDT": "0.90", "DOGEUSDT": "0.87"}
+CRASH = {
+    "BTCUSDT": "0.93",
+    "ETHUSDT": "0.91",
+    "XRPUSDT": "0.88",
+    "BNBUSDT": "0.92",
+    "SOLUSDT": "0.90",
+    "DOGEUSDT": "0.87",
+}
 RECOVERY = Decimal("1.03")
 CENT = Decimal("0.01")
 MAX_LEVERAGE = 50
@@ -51,7 +57,7 @@ def _pareto_amount(rng: random.Random, scale: float, alpha: float, cap: float) -
 
 
 def generate(accounts: int, seed: int) -> Market:
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - a reproducible market, not a secret
     prefix = f"s{seed}"
     cycle = f"{prefix}-cycle-1"
     commands: list[dict[str, Any]] = []
@@ -67,14 +73,21 @@ def generate(accounts: int, seed: int) -> Market:
         cash[name] = _pareto_amount(rng, 500.0, 1.3, 2_000_000.0)
         add("deposit", account=name, amount=fmt_plain(cash[name]))
     add("fund_deposit", amount=fmt_plain(Decimal(accounts) * 40))
-    add("open_cycle", cycle=cycle,
-        marks={c: fmt_plain(price) for c, (price, _) in CONTRACTS.items()})
+    add(
+        "open_cycle",
+        cycle=cycle,
+        marks={c: fmt_plain(price) for c, (price, _) in CONTRACTS.items()},
+    )
     positions = _open_positions(rng, names, cash, add)
     _crash(rng, positions, cash, add)
-    add("settle_cycle", cycle=cycle, marks={
-        c: fmt_plain(_price(price * Decimal(CRASH[c]) * RECOVERY))
-        for c, (price, _) in CONTRACTS.items()
-    })
+    add(
+        "settle_cycle",
+        cycle=cycle,
+        marks={
+            c: fmt_plain(_price(price * Decimal(CRASH[c]) * RECOVERY))
+            for c, (price, _) in CONTRACTS.items()
+        },
+    )
     return Market(seed, accounts, cycle, commands)
 
 
@@ -85,10 +98,14 @@ def _open_positions(
     contracts = list(CONTRACTS)
     weights = [40, 25, 10, 8, 12, 5]
     for name in names:
-        for contract in sorted(set(rng.choices(contracts, weights, k=rng.choice((1, 1, 1, 2, 2, 3))))):
+        for contract in sorted(
+            set(rng.choices(contracts, weights, k=rng.choice((1, 1, 1, 2, 2, 3))))
+        ):
             price, step = CONTRACTS[contract]
             leverage = min(MAX_LEVERAGE, max(1, round(rng.lognormvariate(1.3, 0.6))))
-            margin = (cash[name] * Decimal(f"{rng.uniform(0.05, 0.4):.4f}")).quantize(CENT, ROUND_DOWN)
+            margin = (cash[name] * Decimal(f"{rng.uniform(0.05, 0.4):.4f}")).quantize(
+                CENT, ROUND_DOWN
+            )
             size = (margin * leverage / price).quantize(step, ROUND_DOWN)
             if size <= 0:
                 continue
@@ -96,16 +113,26 @@ def _open_positions(
             if margin > cash[name]:
                 continue
             side = "long" if rng.random() < 0.55 else "short"
-            add("open_position", account=name, contract=contract, side=side,
-                size=fmt_plain(size), price=fmt_plain(price), margin=fmt_plain(margin))
+            add(
+                "open_position",
+                account=name,
+                contract=contract,
+                side=side,
+                size=fmt_plain(size),
+                price=fmt_plain(price),
+                margin=fmt_plain(margin),
+            )
             cash[name] -= margin
-            positions[(name, contract)] = Position(side, size, price, price, margin, Decimal(0),
-                                                   False)
+            positions[(name, contract)] = Position(
+                "long" if side == "long" else "short", size, price, price, margin, Decimal(0), False
+            )
     return positions
 
 
 def _crash(
-    rng: random.Random, positions: dict[tuple[str, str], Position], cash: dict[str, Decimal],
+    rng: random.Random,
+    positions: dict[tuple[str, str], Position],
+    cash: dict[str, Decimal],
     add: Any,
 ) -> None:
     """Marks fall; over-leveraged longs are liquidated, their takeovers fill below bankruptcy;
@@ -117,13 +144,23 @@ def _crash(
             bankruptcy = bankruptcy_price("long", position.entry, position.margin, position.size)
             slippage = Decimal(f"{rng.uniform(0.005, 0.04):.4f}")
             fill_price = _price(min(mark, bankruptcy) * (1 - slippage))
-            add("liquidate", account=name, contract=contract, mark=fmt_plain(mark),
-                fills=_fills(rng, position.size, step, fill_price))
+            add(
+                "liquidate",
+                account=name,
+                contract=contract,
+                mark=fmt_plain(mark),
+                fills=_fills(rng, position.size, step, fill_price),
+            )
         elif position.side == "short" and rng.random() < 0.1:
             half = (position.size / 2).quantize(step, ROUND_DOWN)
             if half > 0:
-                add("close_position", account=name, contract=contract, size=fmt_plain(half),
-                    price=fmt_plain(mark))
+                add(
+                    "close_position",
+                    account=name,
+                    contract=contract,
+                    size=fmt_plain(half),
+                    price=fmt_plain(mark),
+                )
 
 
 def _fills(

@@ -24,22 +24,34 @@ def print_cycle(console: Console, document: dict[str, Any]) -> None:
         ("Insurance fund draw", document["fund_drawn"]),
         ("Shared by profitable positions", document["collected"]),
         ("Uncovered (booked to the platform)", document["uncovered"]),
-        ("Insurance fund before / after",
-         f"{document['fund_balance_before']} / {document['fund_balance_after']}"),
-        ("Total profit / selected profit",
-         f"{document['total_profit']} / {document['selected_profit']}"),
+        (
+            "Insurance fund before / after",
+            f"{document['fund_balance_before']} / {document['fund_balance_after']}",
+        ),
+        (
+            "Total profit / selected profit",
+            f"{document['total_profit']} / {document['selected_profit']}",
+        ),
     ]
     for label, value in rows:
         waterfall.add_row(label, f"{value} {asset}")
-    waterfall.add_row("Participants", f"{len(document['participants'])}"
-                      + (" (selection extended)" if document["extended"] else ""))
+    waterfall.add_row(
+        "Participants",
+        f"{len(document['participants'])}"
+        + (" (selection extended)" if document["extended"] else ""),
+    )
     waterfall.add_row("Rate (share of each selected profit)", document["rate"])
     console.print(waterfall)
     top = Table(title=f"Top {TOP_SHARES} shares", title_justify="left")
     for column in ("rank", "account", "contract", "profit", "share"):
         top.add_column(column, justify="right" if column in ("rank", "profit", "share") else "left")
     for participant in document["participants"][:TOP_SHARES]:
-        top.add_row(str(participant["rank"]), participant["account"], participant["contract"],
-                    participant["profit"], participant["share"])
+        top.add_row(
+            str(participant["rank"]),
+            participant["account"],
+            participant["contract"],
+            participant["profit"],
+            participant["share"],
+        )
     console.print(top)
     console.print(f"digest {document['digest']}", highlight=False, soft_wrap=True)

@@ -40,7 +40,7 @@ def _command_id(line: bytes) -> str | None:
     """The id of a refused line, as far as it can be read, for the error message."""
     try:
         value = json.loads(line).get("id")
-    except Exception:  # noqa: BLE001 - a refused line may be anything
+    except Exception:
         return None
     return value if isinstance(value, str) else None
 

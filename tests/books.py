@@ -20,7 +20,7 @@ def check_books(ledger: LossLedger, accounts: list[str]) -> dict[str, Decimal]:
     assert sum(books.values(), Decimal(0)) == 0
     for name in accounts:
         try:
-            account = ledger.repository.get(account_id(name))
+            account: Account = ledger.repository.get(account_id(name))
         except AggregateNotFoundError:  # not opened yet: no money either
             assert books.get(cash_account(name), Decimal(0)) == 0, name
             continue
@@ -28,7 +28,7 @@ def check_books(ledger: LossLedger, accounts: list[str]) -> dict[str, Decimal]:
         assert books.get(cash_account(name), Decimal(0)) == account.cash, name
         assert books.get(margin_account(name), Decimal(0)) == account.margin, name
     try:
-        fund = ledger.repository.get(INSURANCE_FUND_ID)
+        fund: InsuranceFund = ledger.repository.get(INSURANCE_FUND_ID)
     except AggregateNotFoundError:
         assert books.get(INSURANCE_FUND, Decimal(0)) == 0
     else:

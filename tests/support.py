@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from eventsourcing.persistence import DatetimeAsISO, Transcoder
+from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder
 from freezegun.api import FakeDatetime
 
+from domain.accounts import Account
 from domain.errors import LedgerError
+from domain.ids import account_id
 from domain.ledger import LossLedger
 from projections.postings import balances_from_events
 
@@ -24,7 +25,7 @@ class FakeDatetimeAsISO(DatetimeAsISO):
 
 
 class SpecLedger(LossLedger):
-    def register_transcodings(self, transcoder: Transcoder) -> None:
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(FakeDatetimeAsISO())
 
@@ -81,5 +82,7 @@ def market(accounts: Iterable[str], deposit: str = "10000") -> list[dict[str, An
     return documents
 
 
-def at(moment: str) -> datetime:
-    return datetime.fromisoformat(moment)
+def get_account(ledger: LossLedger, name: str) -> Account:
+    account: Account = ledger.repository.get(account_id(name))
+    assert isinstance(account, Account)
+    return account

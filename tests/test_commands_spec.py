@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from freezegun import freeze_time
 
-from domain.accounts import Account
 from domain.errors import (
     AmountNotInQuantaError,
     ConflictingCommandIdError,
@@ -17,10 +17,19 @@ from domain.errors import (
     PositionNotLiquidatableError,
     UnknownAccountError,
 )
-from domain.ids import account_id
 from domain.reports import cycle_document
 from infrastructure.runner import apply_file
-from tests.support import SpecLedger, command, event_count, line, market, refusal, run, stored_events
+from tests.support import (
+    SpecLedger,
+    command,
+    event_count,
+    get_account,
+    line,
+    market,
+    refusal,
+    run,
+    stored_events,
+)
 
 
 def open_btc_cycle(cycle: str = "c1", mark: str = "100") -> dict[str, object]:
@@ -36,8 +45,11 @@ def test_a_command_applied_twice_changes_nothing(ledger: SpecLedger) -> None:
 
 
 def test_an_id_reused_with_different_content_is_refused(ledger: SpecLedger) -> None:
-    run(ledger, command("open_account", account="alice"),
-        command("deposit", id="d-1", account="alice", amount="250"))
+    run(
+        ledger,
+        command("open_account", account="alice"),
+        command("deposit", id="d-1", account="alice", amount="250"),
+    )
     events_before = event_count(ledger)
     error = refusal(ledger, command("deposit", id="d-1", account="alice", amount="251"))
     assert isinstance(error, ConflictingCommandIdError)
@@ -84,19 +96,34 @@ def test_an_amount_finer_than_the_quantum_is_refused_not_rounded(ledger: SpecLed
 
 
 def test_a_deposit_to_an_account_never_opened_is_refused(ledger: SpecLedger) -> None:
-    assert isinstance(refusal(ledger, command("deposit", account="bob", amount="1")),
-                      UnknownAccountError)
+    assert isinstance(
+        refusal(ledger, command("deposit", account="bob", amount="1")), UnknownAccountError
+    )
 
 
 def test_a_withdrawal_cannot_take_withheld_cycle_profit(ledger: SpecLedger) -> None:
     # Given alice opened a short at 100 with margin 100 and closed it at 80: +200 realized
-    run(ledger, *market(["alice"], deposit="1000"), open_btc_cycle(),
-        command("open_position", account="alice", contract="BTCUSDT", side="short", size="10",
-                price="100", margin="100"),
-        command("close_position", account="alice", contract="BTCUSDT", size="10", price="80"))
-    account = ledger.repository.get(account_id("alice"))
-    assert isinstance(account, Account)
-    assert (account.cash, account.withheld, account.available) == (1200, 200, 1000)
+    run(
+        ledger,
+        *market(["alice"], deposit="1000"),
+        open_btc_cycle(),
+        command(
+            "open_position",
+            account="alice",
+            contract="BTCUSDT",
+            side="short",
+            size="10",
+            price="100",
+            margin="100",
+        ),
+        command("close_position", account="alice", contract="BTCUSDT", size="10", price="80"),
+    )
+    account = get_account(ledger, "alice")
+    assert (account.cash, account.withheld, account.available) == (
+        Decimal(1200),
+        Decimal(200),
+        Decimal(1000),
+    )
     # When she withdraws one quantum more than her own money, it is refused
     error = refusal(ledger, command("withdraw", account="alice", amount="1000.00000001"))
     assert isinstance(error, InsufficientAvailableBalanceError)
@@ -106,37 +133,84 @@ def test_a_withdrawal_cannot_take_withheld_cycle_profit(ledger: SpecLedger) -> N
 
 
 def test_withheld_profit_is_released_when_the_cycle_settles(ledger: SpecLedger) -> None:
-    run(ledger, *market(["alice"], deposit="1000"), open_btc_cycle(),
-        command("open_position", account="alice", contract="BTCUSDT", side="short", size="10",
-                price="100", margin="100"),
+    run(
+        ledger,
+        *market(["alice"], deposit="1000"),
+        open_btc_cycle(),
+        command(
+            "open_position",
+            account="alice",
+            contract="BTCUSDT",
+            side="short",
+            size="10",
+            price="100",
+            margin="100",
+        ),
         command("close_position", account="alice", contract="BTCUSDT", size="10", price="80"),
         command("settle_cycle", cycle="c1", marks={"BTCUSDT": "80"}),
-        command("withdraw", account="alice", amount="1200"))
-    account = ledger.repository.get(account_id("alice"))
-    assert isinstance(account, Account)
+        command("withdraw", account="alice", amount="1200"),
+    )
+    account = get_account(ledger, "alice")
     assert account.cash == 0
 
 
 def test_a_position_that_still_holds_its_margin_is_not_liquidated(ledger: SpecLedger) -> None:
     # Given a long 10 @ 100 with margin 100: at mark 90.5, 100 - 95 = 5 > 0.005 x 10 x 90.5
-    run(ledger, *market(["alice"]), open_btc_cycle(),
-        command("open_position", account="alice", contract="BTCUSDT", side="long", size="10",
-                price="100", margin="100"))
+    run(
+        ledger,
+        *market(["alice"]),
+        open_btc_cycle(),
+        command(
+            "open_position",
+            account="alice",
+            contract="BTCUSDT",
+            side="long",
+            size="10",
+            price="100",
+            margin="100",
+        ),
+    )
     events_before = event_count(ledger)
-    error = refusal(ledger, command("liquidate", account="alice", contract="BTCUSDT",
-                                    mark="90.5", fills=[{"price": "80", "size": "10"}]))
+    error = refusal(
+        ledger,
+        command(
+            "liquidate",
+            account="alice",
+            contract="BTCUSDT",
+            mark="90.5",
+            fills=[{"price": "80", "size": "10"}],
+        ),
+    )
     assert isinstance(error, PositionNotLiquidatableError)
     assert "not liquidatable" in str(error)
     assert event_count(ledger) == events_before
     # and at 90.45 it is: 100 - 95.5 = 4.5 <= 0.005 x 10 x 90.45 = 4.5225
-    run(ledger, command("liquidate", account="alice", contract="BTCUSDT", mark="90.45",
-                        fills=[{"price": "80", "size": "10"}]))
+    run(
+        ledger,
+        command(
+            "liquidate",
+            account="alice",
+            contract="BTCUSDT",
+            mark="90.45",
+            fills=[{"price": "80", "size": "10"}],
+        ),
+    )
 
 
 def test_a_position_needs_an_open_cycle(ledger: SpecLedger) -> None:
     run(ledger, *market(["alice"]))
-    error = refusal(ledger, command("open_position", account="alice", contract="BTCUSDT",
-                                    side="long", size="1", price="100", margin="10"))
+    error = refusal(
+        ledger,
+        command(
+            "open_position",
+            account="alice",
+            contract="BTCUSDT",
+            side="long",
+            size="1",
+            price="100",
+            margin="10",
+        ),
+    )
     assert isinstance(error, NoOpenCycleError)
 
 
@@ -149,10 +223,15 @@ def test_commands_without_a_time_take_the_business_clock(ledger: SpecLedger) -> 
 
 
 def test_a_policy_change_applies_from_the_next_cycle(ledger: SpecLedger) -> None:
-    run(ledger, *market(["alice"]), open_btc_cycle("c1"),
+    run(
+        ledger,
+        *market(["alice"]),
+        open_btc_cycle("c1"),
         command("set_policy", fund_share="0.5"),
         command("settle_cycle", cycle="c1", marks={"BTCUSDT": "100"}),
-        open_btc_cycle("c2"), command("settle_cycle", cycle="c2", marks={"BTCUSDT": "100"}))
+        open_btc_cycle("c2"),
+        command("settle_cycle", cycle="c2", marks={"BTCUSDT": "100"}),
+    )
     assert cycle_document(ledger, "c1")["policy"]["fund_share"] == "0.2"
     assert cycle_document(ledger, "c2")["policy"]["fund_share"] == "0.5"
 
@@ -171,8 +250,7 @@ def test_apply_stops_at_the_first_refusal_and_keeps_what_came_before(
     result = apply_file(ledger, path)
     assert (result.refused_line, result.refused_id, result.applied) == (3, "w-1", 2)
     assert result.reason is not None and "exceeds the available balance" in result.reason
-    account = ledger.repository.get(account_id("alice"))
-    assert isinstance(account, Account)
+    account = get_account(ledger, "alice")
     assert account.cash == 10
 
 
@@ -180,17 +258,27 @@ def test_a_carried_position_is_measured_from_the_next_cycles_opening_mark(
     ledger: SpecLedger,
 ) -> None:
     # Given a short carried from c1 (settled at 90) into c2, which opens at 92
-    run(ledger, *market(["alice", "bob"]), open_btc_cycle("c1"),
-        command("open_position", account="alice", contract="BTCUSDT", side="short", size="1",
-                price="100", margin="10"),
+    run(
+        ledger,
+        *market(["alice", "bob"]),
+        open_btc_cycle("c1"),
+        command(
+            "open_position",
+            account="alice",
+            contract="BTCUSDT",
+            side="short",
+            size="1",
+            price="100",
+            margin="10",
+        ),
         command("settle_cycle", cycle="c1", marks={"BTCUSDT": "90"}),
         command("open_cycle", cycle="c2", marks={"BTCUSDT": "92"}),
-        command("settle_cycle", cycle="c2", marks={"BTCUSDT": "85"}))
+        command("settle_cycle", cycle="c2", marks={"BTCUSDT": "85"}),
+    )
     # Then c1's profit is 10, c2's is 92 - 85 = 7, and the gap 90 -> 92 was booked in between
     c2 = cycle_document(ledger, "c2")
     assert c2["total_profit"] == "7.00000000"
-    account = ledger.repository.get(account_id("alice"))
-    assert isinstance(account, Account)
+    account = get_account(ledger, "alice")
     assert account.cash == 10_000 - 10 + 10 - 2 + 7
 
 
@@ -198,4 +286,3 @@ def test_a_cycle_cannot_be_settled_twice(ledger: SpecLedger) -> None:
     run(ledger, open_btc_cycle("c1"), command("settle_cycle", cycle="c1", marks={}))
     error = refusal(ledger, command("settle_cycle", cycle="c1", marks={}))
     assert "already settled" in str(error)
-

@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from domain.reports import cycle_document, replay_cycle
 from domain.postings import CLEARING, INSURANCE_FUND, PLATFORM
+from domain.reports import cycle_document, replay_cycle
 from tests.books import check_books
 from tests.conftest import LedgerFactory
 from tests.support import SpecLedger, command, run
@@ -28,16 +28,49 @@ def three_winners_and_a_crash(
     documents += [
         command("fund_deposit", amount=fund),
         command("open_cycle", cycle="c1", marks={"BTCUSDT": "100"}),
-        command("open_position", account="L", contract="BTCUSDT", side="long", size="10",
-                price="100", margin="100"),
-        command("open_position", account="W1", contract="BTCUSDT", side="short", size="4",
-                price="100", margin="100"),
-        command("open_position", account="W2", contract="BTCUSDT", side="short", size="3",
-                price="100", margin="100"),
-        command("open_position", account="W3", contract="BTCUSDT", side="short", size="3",
-                price="100", margin="100"),
-        command("liquidate", account="L", contract="BTCUSDT", mark="90.4",
-                fills=[{"price": fill_price, "size": "10"}]),
+        command(
+            "open_position",
+            account="L",
+            contract="BTCUSDT",
+            side="long",
+            size="10",
+            price="100",
+            margin="100",
+        ),
+        command(
+            "open_position",
+            account="W1",
+            contract="BTCUSDT",
+            side="short",
+            size="4",
+            price="100",
+            margin="100",
+        ),
+        command(
+            "open_position",
+            account="W2",
+            contract="BTCUSDT",
+            side="short",
+            size="3",
+            price="100",
+            margin="100",
+        ),
+        command(
+            "open_position",
+            account="W3",
+            contract="BTCUSDT",
+            side="short",
+            size="3",
+            price="100",
+            margin="100",
+        ),
+        command(
+            "liquidate",
+            account="L",
+            contract="BTCUSDT",
+            mark="90.4",
+            fills=[{"price": fill_price, "size": "10"}],
+        ),
         command("settle_cycle", cycle="c1", marks={"BTCUSDT": settle}),
     ]
     return documents
@@ -57,7 +90,9 @@ def test_fund_bears_its_share_before_profits_are_touched(ledger: SpecLedger) -> 
     assert document["fund_balance_after"] == "80.00000000"
     assert document["total_profit"] == document["selected_profit"] == "200.00000000"
     assert document["rate"] == "0.40000000"
-    assert [(p["rank"], p["account"], p["profit"], p["share"]) for p in document["participants"]] == [
+    assert [
+        (p["rank"], p["account"], p["profit"], p["share"]) for p in document["participants"]
+    ] == [
         (1, "W1", "80.00000000", "32.00000000"),
         (2, "W2", "60.00000000", "24.00000000"),
         (3, "W3", "60.00000000", "24.00000000"),
@@ -83,8 +118,12 @@ def test_in_a_closed_market_clearing_holds_only_the_rounding_residue(ledger: Spe
     documents = three_winners_and_a_crash()
     liquidation = next(d for d in documents if d["type"] == "liquidate")
     liquidation["fills"] = [{"price": "80", "size": "10", "account": "W1b"}]
-    run(ledger, command("open_account", account="W1b"),
-        command("deposit", account="W1b", amount="1000"), *documents)
+    run(
+        ledger,
+        command("open_account", account="W1b"),
+        command("deposit", account="W1b", amount="1000"),
+        *documents,
+    )
     # Then every loss has a source: clearing is back to zero (no rounding in these numbers)
     books = check_books(ledger, ["L", "W1b", *WINNERS])
     assert books.get(CLEARING, Decimal(0)) == 0
@@ -105,9 +144,12 @@ def test_a_deficit_the_profits_cannot_cover_is_booked_to_the_platform(ledger: Sp
     run(ledger, *three_winners_and_a_crash(fund="1", fill_price="50"))
     document = cycle_document(ledger, "c1")
     # Then F = min(round_down(400 x 0.2), 1) = 1, C = 200 (every profit), U = 199
-    assert (document["deficit"], document["fund_drawn"], document["collected"],
-            document["uncovered"]) == ("400.00000000", "1.00000000", "200.00000000",
-                                       "199.00000000")
+    assert (
+        document["deficit"],
+        document["fund_drawn"],
+        document["collected"],
+        document["uncovered"],
+    ) == ("400.00000000", "1.00000000", "200.00000000", "199.00000000")
     assert all(p["share"] == p["profit"] for p in document["participants"])
     books = check_books(ledger, ["L", *WINNERS])
     assert books[PLATFORM] == Decimal("-1") - Decimal("199")
@@ -123,8 +165,7 @@ def test_the_fund_pays_first_under_fund_mode_first(ledger: SpecLedger) -> None:
 def test_the_fund_is_never_drawn_below_its_floor(ledger: SpecLedger) -> None:
     run(ledger, *three_winners_and_a_crash(fund="100", fund_mode="first", fund_floor="95"))
     document = cycle_document(ledger, "c1")
-    assert (document["fund_drawn"], document["fund_balance_after"]) == (
-        "5.00000000", "95.00000000")
+    assert (document["fund_drawn"], document["fund_balance_after"]) == ("5.00000000", "95.00000000")
 
 
 def test_replay_recomputes_the_recorded_settlement(open_ledger: LedgerFactory) -> None:

@@ -1,0 +1,96 @@
+"""The command line as a user runs it: real processes, a real SQLite file, exit statuses."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support import line
+from tests.test_settlement_spec import three_winners_and_a_crash
+
+LOSSLEDGER = str(Path(sys.executable).parent / "lossledger")
+
+
+def lossledger(*arguments: str, db: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own console script
+        [LOSSLEDGER, *arguments, "--db", f"sqlite:///{db}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def write_commands(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(text + "\n" for text in lines), encoding="utf-8")
+    return path
+
+
+def test_apply_show_and_replay_a_cycle(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    commands = write_commands(tmp_path / "c.jsonl", [line(d) for d in three_winners_and_a_crash()])
+    applied = lossledger("apply", str(commands), db=db)
+    assert applied.returncode == 0, applied.stderr
+    assert "16 applied, 0 already applied" in applied.stdout
+    shown = lossledger("cycle", "show", "c1", "--json", db=db)
+    document = json.loads(shown.stdout)
+    assert (document["deficit"], document["collected"]) == ("100.00000000", "80.00000000")
+    replayed = lossledger("cycle", "replay", "c1", db=db)
+    assert replayed.returncode == 0
+    assert document["digest"] in replayed.stdout
+    again = lossledger("apply", str(commands), db=db)
+    assert again.returncode == 0
+    assert "0 applied, 16 already applied, 0 events written" in again.stdout
+
+
+def test_apply_names_the_line_the_id_and_the_reason_of_a_refusal(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    commands = write_commands(
+        tmp_path / "c.jsonl",
+        [
+            '{"type":"open_account","id":"a-1","account":"alice"}',
+            '{"type":"deposit","id":"d-1","account":"alice","amount":12.5}',
+        ],
+    )
+    result = lossledger("apply", str(commands), db=db)
+    assert result.returncode == 1
+    assert "line 2: command d-1 refused: numbers must be strings" in " ".join(result.stderr.split())
+
+
+def test_replay_reports_the_first_difference_of_a_tampered_record(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    commands = write_commands(tmp_path / "c.jsonl", [line(d) for d in three_winners_and_a_crash()])
+    assert lossledger("apply", str(commands), db=db).returncode == 0
+    # Someone edits W1's recorded share from 32 to 31 in the database
+    with sqlite3.connect(db) as connection:
+        changed = connection.execute(
+            "UPDATE stored_events SET state = CAST(replace(CAST(state AS TEXT), ?, ?) AS BLOB) "
+            "WHERE topic = 'domain.cycles:Cycle.LossShared'",
+            ('"_data_":"32.00000000"', '"_data_":"31.00000000"'),
+        ).rowcount
+    assert changed >= 1
+    result = lossledger("cycle", "replay", "c1", db=db)
+    assert result.returncode == 1
+    assert "participants[0][4]: recorded '31', recomputed '32'" in " ".join(result.stderr.split())
+
+
+def test_show_of_an_unknown_cycle_fails_clearly(tmp_path: Path) -> None:
+    result = lossledger("cycle", "show", "nope", db=tmp_path / "ledger.db")
+    assert result.returncode == 1
+    assert "cycle nope was never opened" in result.stderr
+
+
+def test_the_demo_applies_settles_and_leaves_its_command_file(tmp_path: Path) -> None:
+    out = tmp_path / "demo.jsonl"
+    result = lossledger(
+        "demo", "--accounts", "300", "--seed", "7", "--out", str(out), db=tmp_path / "demo.db"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Loss waterfall" in result.stdout
+    assert "digest sha256:" in result.stdout
+    assert out.stat().st_size > 0
+    again = lossledger("apply", str(out), db=tmp_path / "demo.db")
+    assert " 0 applied," in " " + again.stdout
