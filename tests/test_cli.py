@@ -15,7 +15,7 @@ LOSSLEDGER = str(Path(sys.executable).parent / "lossledger")
 
 
 def lossledger(*arguments: str, db: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own console script
+    return subprocess.run(
         [LOSSLEDGER, *arguments, "--db", f"sqlite:///{db}"],
         capture_output=True,
         text=True,
