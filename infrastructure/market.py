@@ -7,12 +7,15 @@ that every liquidation it emits is accepted.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any
 
+from domain.commands import format_time
 from domain.money import fmt_plain
 from domain.positions import Position, bankruptcy_price, is_liquidatable
 
@@ -37,6 +40,8 @@ CRASH = {
 RECOVERY = Decimal("1.03")
 CENT = Decimal("0.01")
 MAX_LEVERAGE = 50
+# Business time of the first command; each command comes one second after the last.
+MARKET_OPENS = datetime(2026, 11, 21, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,9 @@ def generate(accounts: int, seed: int) -> Market:
     counter = iter(range(1, 10**9))
 
     def add(kind: str, **fields: Any) -> None:
-        commands.append({"type": kind, "id": f"{prefix}-{next(counter):07d}", **fields})
+        number = next(counter)
+        at = format_time(MARKET_OPENS + timedelta(seconds=number))
+        commands.append({"type": kind, "id": f"{prefix}-{number:07d}", "at": at, **fields})
 
     names = [f"{prefix}-t{index:07d}" for index in range(1, accounts + 1)]
     cash: dict[str, Decimal] = {}
@@ -180,7 +187,5 @@ def _fills(
 
 
 def lines(market: Market) -> Iterator[str]:
-    import json
-
     for command in market.commands:
         yield json.dumps(command, separators=(",", ":"))
