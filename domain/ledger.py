@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.domain import datetime_now_with_tzinfo
+from eventsourcing.persistence import DecimalAsStr, JSONTranscoder
 
 from domain import settlement, trading
 from domain.accounts import Account
@@ -38,6 +40,13 @@ APPLIED = "applied"
 ALREADY_APPLIED = "already applied"
 
 
+class DecimalAsPlainString(DecimalAsStr):
+    """Stored amounts read as written: "0.00000000", never "0E-8" (same name, same decoding)."""
+
+    def encode(self, obj: Decimal) -> str:
+        return format(obj, "f")
+
+
 class LossLedger(Application[UUID]):
     """The socialized-loss ledger. Commands in, events out, one atomic save per batch."""
 
@@ -59,6 +68,10 @@ class LossLedger(Application[UUID]):
         super().__init__(env)
         self.clock = clock
         self.unit = UnitOfWork(self, lambda: format_time(self.clock()))
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DecimalAsPlainString())
 
     # --- commands ----------------------------------------------------------------------------
 

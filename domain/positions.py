@@ -68,15 +68,25 @@ def pnl(side: Side, size: Decimal, price_from: Decimal, price_to: Decimal) -> De
     return size * move if side == "long" else -size * move
 
 
-def bankruptcy_price(side: Side, entry: Decimal, margin: Decimal, size: Decimal) -> Decimal:
-    """The price at which the margin is exactly used up (exact)."""
-    return entry - margin / size if side == "long" else entry + margin / size
+def bankruptcy_price(side: Side, reference: Decimal, margin: Decimal, size: Decimal) -> Decimal:
+    """The price at which the margin is exactly used up (exact).
+
+    SPEC 2 writes it from the entry price; the margin is measured from the reference price,
+    which is the entry price until a settlement books the PnL into the margin. For a position
+    opened in the cycle the two readings are the same number.
+    """
+    return reference - margin / size if side == "long" else reference + margin / size
+
+
+def unrealized_pnl(position: Position, mark: Decimal) -> Decimal:
+    """PnL not yet booked: from the reference price to the mark (exact)."""
+    return pnl(position.side, position.size, position.reference, mark)
 
 
 def is_liquidatable(position: Position, mark: Decimal, maintenance_margin_rate: Decimal) -> bool:
     """SPEC 4: margin + unrealized PnL <= maintenance margin rate x size x mark."""
-    unrealized = pnl(position.side, position.size, position.entry, mark)
-    return position.margin + unrealized <= maintenance_margin_rate * position.size * mark
+    equity = position.margin + unrealized_pnl(position, mark)
+    return equity <= maintenance_margin_rate * position.size * mark
 
 
 def takeover_result(

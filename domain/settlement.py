@@ -10,10 +10,11 @@ from domain.commands import OpenCycle, SettleCycle
 from domain.cycles import Cycle
 from domain.errors import CycleNotOpenError, NoOpenCycleError, present
 from domain.ids import account_id, cycle_id
+from domain.marking import mark_carried_positions, settle_account
 from domain.money import ZERO, book, fmt, require_positive
 from domain.policy import Policy
 from domain.positions import Position, pnl
-from domain.postings import CLEARING, INSURANCE_FUND, PLATFORM, cash_account, posting
+from domain.postings import CLEARING, INSURANCE_FUND, PLATFORM, posting
 from domain.socialization import Candidate, Waterfall, digest, digest_document, share_loss
 from domain.unit_of_work import UnitOfWork
 
@@ -58,36 +59,9 @@ def open_cycle(uow: UnitOfWork, command: OpenCycle, at: str) -> None:
         at=at,
     )
     for account in carried:
-        _mark_carried_positions(account, command.cycle, marks, policy, at)
+        mark_carried_positions(account, command.cycle, marks, policy.quantum, at)
     registry.record_cycle_opened(cycle=command.cycle, at=at)
     uow.touch(cycle, registry, *carried)
-
-
-def _mark_carried_positions(
-    account: Account, cycle: str, marks: dict[str, Decimal], policy: Policy, at: str
-) -> None:
-    """A carried position's reference becomes the opening mark; any gap is booked now."""
-    positions = dict(account.positions)
-    postings = []
-    gap_total = ZERO
-    for contract, record in account.positions.items():
-        position = Position.from_record(record)
-        if not position.is_open:
-            continue
-        gap = book(
-            pnl(position.side, position.size, position.reference, marks[contract]), policy.quantum
-        )
-        gap_total += gap
-        postings.append(posting(CLEARING, cash_account(account.account), gap, "settlement_pnl"))
-        positions[contract] = position.with_changes(reference=marks[contract]).to_record()
-    account.record_carried_positions_marked(
-        cycle=cycle,
-        marks={c: marks[c] for c in sorted(positions) if c in marks},
-        positions=positions,
-        cash_after=account.cash + gap_total,
-        postings=[entry for entry in postings if entry[2] != 0],
-        at=at,
-    )
 
 
 def _require_settleable(uow: UnitOfWork, name: str) -> Cycle:
@@ -112,7 +86,7 @@ def cycle_profits(
         rows = []
         for contract in sorted(account.positions):
             position = Position.from_record(account.positions[contract])
-            unrealized = ZERO
+            unrealized = book(ZERO, quantum)
             if position.is_open:
                 unrealized = book(
                     pnl(position.side, position.size, position.reference, marks[contract]), quantum
@@ -176,7 +150,14 @@ def settle_cycle(uow: UnitOfWork, command: SettleCycle, at: str) -> None:
     carried = [
         account.account
         for account in accounts
-        if _settle_account(account, cycle.cycle, marks, bookings, shares, at)
+        if settle_account(
+            account,
+            cycle.cycle,
+            marks,
+            bookings[account.account],
+            shares.get(account.account, []),
+            at,
+        )
     ]
     summary = settlement_summary(cycle.cycle, waterfall, policy)
     cycle.record_settled(
@@ -184,44 +165,6 @@ def settle_cycle(uow: UnitOfWork, command: SettleCycle, at: str) -> None:
     )
     uow.registry().record_cycle_settled(cycle=cycle.cycle, at=at)
     uow.touch(cycle, fund, uow.registry(), *accounts)
-
-
-def _settle_account(
-    account: Account,
-    cycle: str,
-    marks: dict[str, Decimal],
-    bookings: dict[str, list[dict[str, Any]]],
-    shares: dict[str, list[dict[str, Any]]],
-    at: str,
-) -> bool:
-    """Book the account's cycle profits and shares; True when it carries an open position."""
-    trader = cash_account(account.account)
-    rows = bookings[account.account]
-    own_shares = shares.get(account.account, [])
-    postings = [posting(CLEARING, trader, row["unrealized"], "settlement_pnl") for row in rows]
-    postings += [posting(trader, CLEARING, row["share"], "socialized_loss") for row in own_shares]
-    positions = {}
-    for contract, record in account.positions.items():
-        position = Position.from_record(record)
-        if position.is_open:
-            positions[contract] = position.with_changes(
-                reference=marks[contract], realized=ZERO, liquidated=False
-            ).to_record()
-    cash_after = (
-        account.cash
-        + sum((row["unrealized"] for row in rows), ZERO)
-        - sum((row["share"] for row in own_shares), ZERO)
-    )
-    account.record_cycle_settled(
-        cycle=cycle,
-        bookings=rows,
-        shares=own_shares,
-        positions=positions,
-        cash_after=cash_after,
-        postings=[entry for entry in postings if entry[2] != 0],
-        at=at,
-    )
-    return bool(positions)
 
 
 def settlement_summary(cycle: str, waterfall: Waterfall, policy: Policy) -> dict[str, Any]:

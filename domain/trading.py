@@ -25,7 +25,14 @@ from domain.money import (
     round_up,
 )
 from domain.policy import Policy
-from domain.positions import Position, bankruptcy_price, is_liquidatable, pnl, takeover_result
+from domain.positions import (
+    Position,
+    bankruptcy_price,
+    is_liquidatable,
+    pnl,
+    takeover_result,
+    unrealized_pnl,
+)
 from domain.postings import CLEARING, INSURANCE_FUND, cash_account, margin_account, posting
 from domain.unit_of_work import UnitOfWork
 
@@ -199,14 +206,14 @@ def liquidate(uow: UnitOfWork, command: Liquidate, at: str) -> None:
     mark = require_positive(command.mark, "mark")
     rate = policy.maintenance_margin_rate(command.contract)
     if not is_liquidatable(position, mark, rate):
-        equity = position.margin + pnl(position.side, position.size, position.entry, mark)
+        equity = position.margin + unrealized_pnl(position, mark)
         raise PositionNotLiquidatableError(
             f"position of {command.account} in {command.contract} is not liquidatable at mark "
             f"{fmt_plain(mark)}: margin + unrealized PnL {fmt_plain(equity)} > maintenance "
             f"margin {fmt_plain(rate * position.size * mark)}"
         )
     fills = _check_fills(uow, command, position, policy)
-    bankruptcy = bankruptcy_price(position.side, position.entry, position.margin, position.size)
+    bankruptcy = bankruptcy_price(position.side, position.reference, position.margin, position.size)
     loss_on_close = book(
         pnl(position.side, position.size, position.reference, bankruptcy), policy.quantum
     )

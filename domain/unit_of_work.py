@@ -30,6 +30,7 @@ class UnitOfWork:
         self.application = application
         self.clock = clock
         self.pending: dict[UUID, Aggregate] = {}
+        self.registry_draft: Registry | None = None
 
     def find(self, aggregate_id: UUID, kind: type[TAggregate]) -> TAggregate | None:
         aggregate = self.pending.get(aggregate_id)
@@ -47,10 +48,12 @@ class UnitOfWork:
             self.pending[aggregate.id] = aggregate
 
     def registry(self) -> Registry:
+        """The ledger's registry; a new one is saved only once a command records on it."""
         registry = self.find(REGISTRY_ID, Registry)
         if registry is None:
-            registry = Registry()
-            self.touch(registry)
+            if self.registry_draft is None:
+                self.registry_draft = Registry()
+            registry = self.registry_draft
         return registry
 
     def insurance_fund(self, at: str) -> InsuranceFund:
@@ -92,6 +95,7 @@ class UnitOfWork:
             self.discard()
             raise
         self.pending.clear()
+        self.registry_draft = None
         return count
 
     def discard(self) -> None:
@@ -102,3 +106,4 @@ class UnitOfWork:
                 with contextlib.suppress(KeyError):
                     cache.get(key, evict=True)
         self.pending.clear()
+        self.registry_draft = None

@@ -11,6 +11,7 @@ from freezegun import freeze_time
 from domain.errors import (
     AmountNotInQuantaError,
     ConflictingCommandIdError,
+    CycleNotOpenError,
     InsufficientAvailableBalanceError,
     InvalidCommandError,
     NoOpenCycleError,
@@ -279,10 +280,92 @@ def test_a_carried_position_is_measured_from_the_next_cycles_opening_mark(
     c2 = cycle_document(ledger, "c2")
     assert c2["total_profit"] == "7.00000000"
     account = get_account(ledger, "alice")
-    assert account.cash == 10_000 - 10 + 10 - 2 + 7
+    # Every booking went into the isolated margin: 10 + 10 (c1) - 2 (gap) + 7 (c2)
+    assert (account.cash, account.margin) == (Decimal(10_000 - 10), Decimal(10 + 10 - 2 + 7))
 
 
 def test_a_cycle_cannot_be_settled_twice(ledger: SpecLedger) -> None:
     run(ledger, open_btc_cycle("c1"), command("settle_cycle", cycle="c1", marks={}))
     error = refusal(ledger, command("settle_cycle", cycle="c1", marks={}))
     assert "already settled" in str(error)
+
+
+def test_a_refusal_on_a_new_ledger_writes_nothing(ledger: SpecLedger) -> None:
+    # Given a ledger that has seen only one account opened (no registry yet)
+    run(ledger, command("open_account", account="alice"))
+    events_before = event_count(ledger)
+    # When commands that need a cycle arrive, each is refused cleanly and nothing is written
+    for document in (
+        command(
+            "open_position",
+            account="alice",
+            contract="BTCUSDT",
+            side="long",
+            size="1",
+            price="100",
+            margin="10",
+        ),
+        command("settle_cycle", cycle="c1", marks={}),
+    ):
+        assert isinstance(refusal(ledger, document), NoOpenCycleError | CycleNotOpenError)
+    assert event_count(ledger) == events_before
+
+
+def test_a_carried_position_liquidated_later_costs_exactly_its_margin(ledger: SpecLedger) -> None:
+    # Given alice's long 1 @ 100 (margin 10) settled at 110: its margin now holds 20
+    run(
+        ledger,
+        *market(["alice"]),
+        open_btc_cycle("c1"),
+        command(
+            "open_position",
+            account="alice",
+            contract="BTCUSDT",
+            side="long",
+            size="1",
+            price="100",
+            margin="10",
+        ),
+        command("settle_cycle", cycle="c1", marks={"BTCUSDT": "110"}),
+        open_btc_cycle("c2", mark="110"),
+    )
+    # When the mark falls to 90.4 (20 - 19.6 = 0.4 <= 0.452) and the takeover fills at 85
+    run(
+        ledger,
+        command(
+            "liquidate",
+            account="alice",
+            contract="BTCUSDT",
+            mark="90.4",
+            fills=[{"price": "85", "size": "1"}],
+        ),
+    )
+    # Then the bankruptcy price is still 100 - 10 = 110 - 20 = 90, the deficit is 5,
+    # and alice loses her margin, nothing more: her cash is what she did not put up
+    account = get_account(ledger, "alice")
+    assert (account.cash, account.margin) == (Decimal(9990), Decimal(0))
+    assert cycle_document(ledger, "c2")["deficit"] == "5.00000000"
+
+
+def test_a_margin_driven_below_zero_at_settlement_is_made_whole_from_cash(
+    ledger: SpecLedger,
+) -> None:
+    # Given a long 1 @ 100 with margin 10 that nobody liquidated, settled at 85
+    run(
+        ledger,
+        *market(["alice"]),
+        open_btc_cycle(),
+        command(
+            "open_position",
+            account="alice",
+            contract="BTCUSDT",
+            side="long",
+            size="1",
+            price="100",
+            margin="10",
+        ),
+        command("settle_cycle", cycle="c1", marks={"BTCUSDT": "85"}),
+    )
+    # Then the loss of 15 empties the margin and takes the other 5 from cash
+    account = get_account(ledger, "alice")
+    assert (account.cash, account.margin) == (Decimal(9985), Decimal(0))

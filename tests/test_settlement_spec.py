@@ -105,9 +105,10 @@ def test_fund_bears_its_share_before_profits_are_touched(ledger: SpecLedger) -> 
 def test_a_participant_keeps_its_profit_less_its_share(ledger: SpecLedger) -> None:
     run(ledger, *three_winners_and_a_crash())
     books = check_books(ledger, ["L", *WINNERS])
-    # W1 deposited 1000, set 100 aside as margin, booked 80 of profit and bore 32
-    assert books["trader:W1"] == Decimal("948")
-    assert books["margin:W1"] == Decimal("100")
+    # W1 deposited 1000 and set 100 aside as margin; its open short's profit of 80 is booked
+    # into that margin, and its share of 32 comes out of it: the position now holds 148
+    assert books["trader:W1"] == Decimal("900")
+    assert books["margin:W1"] == Decimal("148")
     # L lost exactly its margin, never more
     assert books["trader:L"] == Decimal("900")
     assert books.get("margin:L", Decimal(0)) == 0
@@ -175,3 +176,20 @@ def test_replay_recomputes_the_recorded_settlement(open_ledger: LedgerFactory) -
     # Then every field agrees and the digest is the recorded one
     assert replay.differences == []
     assert replay.digest == cycle_document(open_ledger(), "c1")["digest"]
+
+
+def test_a_share_is_paid_first_from_withheld_realized_profit(ledger: SpecLedger) -> None:
+    # Given W1 closes half of its short (2 of 4) at 80 before settlement: 40 realized, withheld
+    documents = three_winners_and_a_crash()
+    documents.insert(
+        -1, command("close_position", account="W1", contract="BTCUSDT", size="2", price="80")
+    )
+    run(ledger, *documents)
+    # Then its profit is still 40 + 2 x 20 = 80 and its share 32, all from the withheld cash
+    document = cycle_document(ledger, "c1")
+    assert document["participants"][0]["share"] == "32.00000000"
+    books = check_books(ledger, ["L", *WINNERS])
+    # cash: 1000 - 100 (margin) + 50 (released) + 40 (realized) - 32 (share)
+    assert books["trader:W1"] == Decimal("958")
+    # margin: 100 - 50 released + 40 booked at settlement
+    assert books["margin:W1"] == Decimal("90")
