@@ -16,7 +16,14 @@ from typing import Any
 from domain.accounts import Account
 from domain.money import ZERO, book
 from domain.positions import Position, unrealized_pnl
-from domain.postings import CLEARING, Posting, cash_account, margin_account, posting
+from domain.postings import (
+    CLEARING,
+    Posting,
+    cash_account,
+    margin_account,
+    posting,
+    postings_without_zero,
+)
 
 
 def book_into_margin(
@@ -56,7 +63,7 @@ def mark_carried_positions(
         marks={c: marks[c] for c in sorted(positions) if c in marks},
         positions=positions,
         cash_after=account.cash - from_cash_total,
-        postings=[entry for entry in postings if entry[2] != 0],
+        postings=postings_without_zero(postings),
         at=at,
     )
 
@@ -107,7 +114,7 @@ def settle_account(
         shares=share_rows,
         positions=positions,
         cash_after=cash_after,
-        postings=[entry for entry in postings if entry[2] != 0],
+        postings=postings_without_zero(postings),
         at=at,
     )
     return bool(positions)

@@ -33,7 +33,14 @@ from domain.positions import (
     takeover_result,
     unrealized_pnl,
 )
-from domain.postings import CLEARING, INSURANCE_FUND, cash_account, margin_account, posting
+from domain.postings import (
+    CLEARING,
+    INSURANCE_FUND,
+    cash_account,
+    margin_account,
+    posting,
+    postings_without_zero,
+)
 from domain.unit_of_work import UnitOfWork
 
 
@@ -156,10 +163,12 @@ def close_position(uow: UnitOfWork, command: ClosePosition, at: str) -> None:
         margin_released=released,
         position=after.to_record(),
         cash_after=account.cash + released + realized,
-        postings=[
-            posting(margin_account(account.account), trader, released, "margin_released"),
-            posting(CLEARING, trader, realized, "realized_pnl"),
-        ],
+        postings=postings_without_zero(
+            [
+                posting(margin_account(account.account), trader, released, "margin_released"),
+                posting(CLEARING, trader, realized, "realized_pnl"),
+            ]
+        ),
         at=at,
     )
     uow.touch(account)
@@ -230,10 +239,14 @@ def liquidate(uow: UnitOfWork, command: Liquidate, at: str) -> None:
         liquidation_pnl=loss_on_close,
         position=position.with_changes(size=ZERO, margin=ZERO, liquidated=True).to_record(),
         cash_after=account.cash + position.margin + loss_on_close,
-        postings=[
-            posting(margin_account(account.account), trader, position.margin, "margin_released"),
-            posting(CLEARING, trader, loss_on_close, "liquidation_loss"),
-        ],
+        postings=postings_without_zero(
+            [
+                posting(
+                    margin_account(account.account), trader, position.margin, "margin_released"
+                ),
+                posting(CLEARING, trader, loss_on_close, "liquidation_loss"),
+            ]
+        ),
         at=at,
     )
     uow.touch(account)
