@@ -34,6 +34,8 @@ def open_test_ledger(env: dict[str, str]) -> SpecLedger:
     return SpecLedger(env=env)
 
 
+Document = dict[str, Any]
+
 _counter = iter(range(1, 10**9))
 
 
@@ -86,3 +88,21 @@ def get_account(ledger: LossLedger, name: str) -> Account:
     account: Account = ledger.repository.get(account_id(name))
     assert isinstance(account, Account)
     return account
+
+
+def btc_position(account: str, side: str, size: str, margin: str, price: str = "100") -> Document:
+    """An open_position command in BTCUSDT."""
+    return command(
+        "open_position",
+        account=account,
+        contract="BTCUSDT",
+        side=side,
+        size=size,
+        price=price,
+        margin=margin,
+    )
+
+
+def btc_liquidation(account: str, mark: str, fills: list[dict[str, str]]) -> Document:
+    """A liquidate command in BTCUSDT."""
+    return command("liquidate", account=account, contract="BTCUSDT", mark=mark, fills=fills)

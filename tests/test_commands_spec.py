@@ -21,7 +21,10 @@ from domain.errors import (
 from domain.reports import cycle_document
 from infrastructure.runner import apply_file
 from tests.support import (
+    Document,
     SpecLedger,
+    btc_liquidation,
+    btc_position,
     command,
     event_count,
     get_account,
@@ -33,8 +36,18 @@ from tests.support import (
 )
 
 
-def open_btc_cycle(cycle: str = "c1", mark: str = "100") -> dict[str, object]:
+def open_btc_cycle(cycle: str = "c1", mark: str = "100") -> Document:
     return command("open_cycle", cycle=cycle, marks={"BTCUSDT": mark})
+
+
+def alice_realizes_200_of_profit() -> list[Document]:
+    """alice shorts 10 @ 100 with margin 100 and closes at 80: +200 realized in cycle c1."""
+    return [
+        *market(["alice"], deposit="1000"),
+        open_btc_cycle(),
+        btc_position("alice", "short", "10", "100"),
+        command("close_position", account="alice", contract="BTCUSDT", size="10", price="80"),
+    ]
 
 
 def test_a_command_applied_twice_changes_nothing(ledger: SpecLedger) -> None:
@@ -106,18 +119,7 @@ def test_a_withdrawal_cannot_take_withheld_cycle_profit(ledger: SpecLedger) -> N
     # Given alice opened a short at 100 with margin 100 and closed it at 80: +200 realized
     run(
         ledger,
-        *market(["alice"], deposit="1000"),
-        open_btc_cycle(),
-        command(
-            "open_position",
-            account="alice",
-            contract="BTCUSDT",
-            side="short",
-            size="10",
-            price="100",
-            margin="100",
-        ),
-        command("close_position", account="alice", contract="BTCUSDT", size="10", price="80"),
+        *alice_realizes_200_of_profit(),
     )
     account = get_account(ledger, "alice")
     assert (account.cash, account.withheld, account.available) == (
@@ -136,18 +138,7 @@ def test_a_withdrawal_cannot_take_withheld_cycle_profit(ledger: SpecLedger) -> N
 def test_withheld_profit_is_released_when_the_cycle_settles(ledger: SpecLedger) -> None:
     run(
         ledger,
-        *market(["alice"], deposit="1000"),
-        open_btc_cycle(),
-        command(
-            "open_position",
-            account="alice",
-            contract="BTCUSDT",
-            side="short",
-            size="10",
-            price="100",
-            margin="100",
-        ),
-        command("close_position", account="alice", contract="BTCUSDT", size="10", price="80"),
+        *alice_realizes_200_of_profit(),
         command("settle_cycle", cycle="c1", marks={"BTCUSDT": "80"}),
         command("withdraw", account="alice", amount="1200"),
     )
@@ -161,26 +152,12 @@ def test_a_position_that_still_holds_its_margin_is_not_liquidated(ledger: SpecLe
         ledger,
         *market(["alice"]),
         open_btc_cycle(),
-        command(
-            "open_position",
-            account="alice",
-            contract="BTCUSDT",
-            side="long",
-            size="10",
-            price="100",
-            margin="100",
-        ),
+        btc_position("alice", "long", "10", "100"),
     )
     events_before = event_count(ledger)
     error = refusal(
         ledger,
-        command(
-            "liquidate",
-            account="alice",
-            contract="BTCUSDT",
-            mark="90.5",
-            fills=[{"price": "80", "size": "10"}],
-        ),
+        btc_liquidation("alice", "90.5", [{"price": "80", "size": "10"}]),
     )
     assert isinstance(error, PositionNotLiquidatableError)
     assert "not liquidatable" in str(error)
@@ -188,13 +165,7 @@ def test_a_position_that_still_holds_its_margin_is_not_liquidated(ledger: SpecLe
     # and at 90.45 it is: 100 - 95.5 = 4.5 <= 0.005 x 10 x 90.45 = 4.5225
     run(
         ledger,
-        command(
-            "liquidate",
-            account="alice",
-            contract="BTCUSDT",
-            mark="90.45",
-            fills=[{"price": "80", "size": "10"}],
-        ),
+        btc_liquidation("alice", "90.45", [{"price": "80", "size": "10"}]),
     )
 
 
@@ -202,15 +173,7 @@ def test_a_position_needs_an_open_cycle(ledger: SpecLedger) -> None:
     run(ledger, *market(["alice"]))
     error = refusal(
         ledger,
-        command(
-            "open_position",
-            account="alice",
-            contract="BTCUSDT",
-            side="long",
-            size="1",
-            price="100",
-            margin="10",
-        ),
+        btc_position("alice", "long", "1", "10"),
     )
     assert isinstance(error, NoOpenCycleError)
 
@@ -263,15 +226,7 @@ def test_a_carried_position_is_measured_from_the_next_cycles_opening_mark(
         ledger,
         *market(["alice", "bob"]),
         open_btc_cycle("c1"),
-        command(
-            "open_position",
-            account="alice",
-            contract="BTCUSDT",
-            side="short",
-            size="1",
-            price="100",
-            margin="10",
-        ),
+        btc_position("alice", "short", "1", "10"),
         command("settle_cycle", cycle="c1", marks={"BTCUSDT": "90"}),
         command("open_cycle", cycle="c2", marks={"BTCUSDT": "92"}),
         command("settle_cycle", cycle="c2", marks={"BTCUSDT": "85"}),
@@ -296,15 +251,7 @@ def test_a_refusal_on_a_new_ledger_writes_nothing(ledger: SpecLedger) -> None:
     events_before = event_count(ledger)
     # When commands that need a cycle arrive, each is refused cleanly and nothing is written
     for document in (
-        command(
-            "open_position",
-            account="alice",
-            contract="BTCUSDT",
-            side="long",
-            size="1",
-            price="100",
-            margin="10",
-        ),
+        btc_position("alice", "long", "1", "10"),
         command("settle_cycle", cycle="c1", marks={}),
     ):
         assert isinstance(refusal(ledger, document), NoOpenCycleError | CycleNotOpenError)
@@ -317,28 +264,14 @@ def test_a_carried_position_liquidated_later_costs_exactly_its_margin(ledger: Sp
         ledger,
         *market(["alice"]),
         open_btc_cycle("c1"),
-        command(
-            "open_position",
-            account="alice",
-            contract="BTCUSDT",
-            side="long",
-            size="1",
-            price="100",
-            margin="10",
-        ),
+        btc_position("alice", "long", "1", "10"),
         command("settle_cycle", cycle="c1", marks={"BTCUSDT": "110"}),
         open_btc_cycle("c2", mark="110"),
     )
     # When the mark falls to 90.4 (20 - 19.6 = 0.4 <= 0.452) and the takeover fills at 85
     run(
         ledger,
-        command(
-            "liquidate",
-            account="alice",
-            contract="BTCUSDT",
-            mark="90.4",
-            fills=[{"price": "85", "size": "1"}],
-        ),
+        btc_liquidation("alice", "90.4", [{"price": "85", "size": "1"}]),
     )
     # Then the bankruptcy price is still 100 - 10 = 110 - 20 = 90, the deficit is 5,
     # and alice loses her margin, nothing more: her cash is what she did not put up
@@ -355,15 +288,7 @@ def test_a_margin_driven_below_zero_at_settlement_is_made_whole_from_cash(
         ledger,
         *market(["alice"]),
         open_btc_cycle(),
-        command(
-            "open_position",
-            account="alice",
-            contract="BTCUSDT",
-            side="long",
-            size="1",
-            price="100",
-            margin="10",
-        ),
+        btc_position("alice", "long", "1", "10"),
         command("settle_cycle", cycle="c1", marks={"BTCUSDT": "85"}),
     )
     # Then the loss of 15 empties the margin and takes the other 5 from cash

@@ -9,7 +9,7 @@ from domain.postings import CLEARING, INSURANCE_FUND, PLATFORM
 from domain.reports import cycle_document, replay_cycle
 from tests.books import check_books
 from tests.conftest import LedgerFactory
-from tests.support import SpecLedger, command, run
+from tests.support import SpecLedger, btc_liquidation, btc_position, command, run
 
 WINNERS = ["W1", "W2", "W3"]
 
@@ -28,49 +28,11 @@ def three_winners_and_a_crash(
     documents += [
         command("fund_deposit", amount=fund),
         command("open_cycle", cycle="c1", marks={"BTCUSDT": "100"}),
-        command(
-            "open_position",
-            account="L",
-            contract="BTCUSDT",
-            side="long",
-            size="10",
-            price="100",
-            margin="100",
-        ),
-        command(
-            "open_position",
-            account="W1",
-            contract="BTCUSDT",
-            side="short",
-            size="4",
-            price="100",
-            margin="100",
-        ),
-        command(
-            "open_position",
-            account="W2",
-            contract="BTCUSDT",
-            side="short",
-            size="3",
-            price="100",
-            margin="100",
-        ),
-        command(
-            "open_position",
-            account="W3",
-            contract="BTCUSDT",
-            side="short",
-            size="3",
-            price="100",
-            margin="100",
-        ),
-        command(
-            "liquidate",
-            account="L",
-            contract="BTCUSDT",
-            mark="90.4",
-            fills=[{"price": fill_price, "size": "10"}],
-        ),
+        btc_position("L", "long", "10", "100"),
+        btc_position("W1", "short", "4", "100"),
+        btc_position("W2", "short", "3", "100"),
+        btc_position("W3", "short", "3", "100"),
+        btc_liquidation("L", "90.4", [{"price": fill_price, "size": "10"}]),
         command("settle_cycle", cycle="c1", marks={"BTCUSDT": settle}),
     ]
     return documents
