@@ -96,14 +96,16 @@ def _receive(
         via=via,
         position=position.to_record(),
         cash_after=account.cash - margin,
-        postings=[
-            posting(
-                cash_account(account.account),
-                margin_account(account.account),
-                margin,
-                "margin_posted",
-            )
-        ],
+        postings=postings_without_zero(
+            [
+                posting(
+                    cash_account(account.account),
+                    margin_account(account.account),
+                    margin,
+                    "margin_posted",
+                )
+            ]
+        ),
         at=at,
     )
     uow.touch(account)
