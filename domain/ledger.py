@@ -54,6 +54,7 @@ class LossLedger(Application[UUID]):
     env: ClassVar[dict[str, str]] = {
         "AGGREGATE_CACHE_MAXSIZE": "200000",
         "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
+        "AGGREGATE_CACHE_FASTFORWARD": "n",
     }
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
         InsuranceFund: 200,

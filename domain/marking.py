@@ -27,16 +27,18 @@ from domain.postings import (
 
 
 def book_into_margin(
-    account: str, position: Position, amount: Decimal
+    account: str, contract: str, position: Position, amount: Decimal
 ) -> tuple[Position, list[Posting], Decimal]:
     """(position with the amount in its margin, postings, cash taken to keep margin >= 0)."""
-    postings = [posting(CLEARING, margin_account(account), amount, "settlement_pnl")]
+    postings = [posting(CLEARING, margin_account(account), amount, "settlement_pnl", contract)]
     margin = position.margin + amount
     from_cash = ZERO
     if margin < 0:
         from_cash = -margin
         postings.append(
-            posting(cash_account(account), margin_account(account), from_cash, "margin_posted")
+            posting(
+                cash_account(account), margin_account(account), from_cash, "margin_posted", contract
+            )
         )
         margin = ZERO
     return position.with_changes(margin=margin), postings, from_cash
@@ -54,7 +56,7 @@ def mark_carried_positions(
         if not position.is_open:
             continue
         gap = book(unrealized_pnl(position, marks[contract]), quantum)
-        position, entries, from_cash = book_into_margin(account.account, position, gap)
+        position, entries, from_cash = book_into_margin(account.account, contract, position, gap)
         postings += entries
         from_cash_total += from_cash
         positions[contract] = position.with_changes(reference=marks[contract]).to_record()
@@ -93,14 +95,21 @@ def settle_account(
     for row in bookings:
         position = Position.from_record(account.positions[row["contract"]])
         if position.is_open:
-            position, entries, from_cash = book_into_margin(name, position, row["unrealized"])
+            position, entries, from_cash = book_into_margin(
+                name, row["contract"], position, row["unrealized"]
+            )
             postings += entries
             cash_after -= from_cash
         share_row = share_by_contract.get(row["contract"])
         if share_row is not None:
             from_cash, from_margin = share_sources(share_row["share"], position.realized)
-            postings.append(posting(cash_account(name), CLEARING, from_cash, "socialized_loss"))
-            postings.append(posting(margin_account(name), CLEARING, from_margin, "socialized_loss"))
+            contract = row["contract"]
+            postings.append(
+                posting(cash_account(name), CLEARING, from_cash, "socialized_loss", contract)
+            )
+            postings.append(
+                posting(margin_account(name), CLEARING, from_margin, "socialized_loss", contract)
+            )
             cash_after -= from_cash
             position = position.with_changes(margin=position.margin - from_margin)
             share_rows.append({**share_row, "from_cash": from_cash, "from_margin": from_margin})

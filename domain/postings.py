@@ -16,7 +16,8 @@ CLEARING = "clearing"
 PLATFORM = "platform"
 EXTERNAL = "external"
 
-# A posting as stored in an event: [debit_account, credit_account, amount, kind].
+# A posting as stored in an event: [debit_account, credit_account, amount, kind], and a fifth
+# element, the contract, where the money belongs to one position (settlement bookings, shares).
 Posting = list[object]
 
 
@@ -30,12 +31,15 @@ def margin_account(account: str) -> str:
     return f"margin:{account}"
 
 
-def posting(debit_account: str, credit_account: str, amount: Decimal, kind: str) -> Posting:
+def posting(
+    debit_account: str, credit_account: str, amount: Decimal, kind: str, contract: str | None = None
+) -> Posting:
     """A posting of a non-negative amount; a negative flow is turned around."""
     if amount < 0:
         debit_account, credit_account, amount = credit_account, debit_account, -amount
     ensure(debit_account != credit_account, "a posting moves money between two accounts")
-    return [debit_account, credit_account, amount, kind]
+    entry: Posting = [debit_account, credit_account, amount, kind]
+    return [*entry, contract] if contract else entry
 
 
 def postings_without_zero(postings: Iterable[Posting]) -> list[Posting]:
@@ -45,7 +49,7 @@ def postings_without_zero(postings: Iterable[Posting]) -> list[Posting]:
 def net_change(postings: Iterable[Posting], ledger_account: str) -> Decimal:
     """What a list of postings adds to one ledger account's balance."""
     change = Decimal(0)
-    for debit_account, credit_account, amount, _kind in postings:
+    for debit_account, credit_account, amount, *_kind_and_contract in postings:
         ensure(isinstance(amount, Decimal), "a posting's amount is a Decimal")
         if debit_account == ledger_account:
             change -= amount  # type: ignore[operator]

@@ -8,11 +8,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from eventsourcing.persistence import RecordConflictError
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn
 
 from domain.errors import LedgerError
 from domain.reports import cycle_document, replay_cycle
+from infrastructure.queries import account_history, parse_as_of
+from infrastructure.readmodels import open_with_read_models
+from infrastructure.reconcile import reconcile
 from infrastructure.runner import apply_file
 from infrastructure.store import DB_ENV, open_ledger
 
@@ -23,9 +27,13 @@ app = typer.Typer(
     help="The socialized-loss ledger.",
 )
 cycle_app = typer.Typer(no_args_is_help=True, help="Read and replay settlement cycles.")
+projections_app = typer.Typer(no_args_is_help=True, help="The read models.")
 app.add_typer(cycle_app, name="cycle")
+app.add_typer(projections_app, name="projections")
 
 console = Console()
+if not console.is_terminal:  # a pipe or a file: wide enough for every column of the reports
+    console.width = 160
 errors = Console(stderr=True)
 
 DbOption = Annotated[
@@ -49,7 +57,7 @@ def apply_command(
     if not file.is_file():
         raise fail(f"no such command file: {file}", 2)
     try:
-        ledger = open_ledger(db)
+        ledger, models = open_with_read_models(db)
     except LedgerError as error:
         raise fail(str(error), 2) from None
     with Progress(
@@ -62,7 +70,15 @@ def apply_command(
         transient=True,
     ) as progress:
         task = progress.add_task(f"applying {file.name}", total=file.stat().st_size)
-        result = apply_file(ledger, file, lambda size: progress.advance(task, size))
+        try:
+            result = apply_file(ledger, file, lambda size: progress.advance(task, size))
+        except RecordConflictError:
+            raise fail(
+                "another writer changed the same aggregates while this batch was applied: "
+                "nothing of the batch was written; apply the file again",
+                1,
+            ) from None
+    models.catch_up()  # what was applied is projected, even when a later line was refused
     summary = (
         f"{result.applied} applied, {result.already_applied} already applied, "
         f"{result.events_written} events written"
@@ -130,6 +146,72 @@ def demo_command(
         run_demo(console, errors, db, accounts, seed, out)
     except LedgerError as error:
         raise fail(str(error)) from None
+
+
+@app.command("history")
+def history_command(
+    account: Annotated[str, typer.Argument(help="The account id.")],
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON document.")] = False,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Business time, RFC 3339 UTC.")
+    ] = None,
+) -> None:
+    """The account's fund-flow entries and its balance, as of a business time when asked."""
+    try:
+        _ledger, models = open_with_read_models(db)
+        models.catch_up()
+        document = account_history(models.engine, account, parse_as_of(as_of))
+    except LedgerError as error:
+        raise fail(str(error)) from None
+    if as_json:
+        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        return
+    from infrastructure.report import print_history
+
+    print_history(console, document)
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(db: DbOption = None) -> None:
+    """Drop every read model and rebuild it from the event log."""
+    try:
+        _ledger, models = open_with_read_models(db)
+    except LedgerError as error:
+        raise fail(str(error), 2) from None
+    applied = models.rebuild()
+    console.print(f"read models rebuilt from {applied} events", highlight=False)
+
+
+@app.command("reconcile")
+def reconcile_command(
+    db: DbOption = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the discrepancies as JSON.")
+    ] = False,
+) -> None:
+    """Check every read model against the aggregates and the zero-sum rule."""
+    try:
+        _ledger, models = open_with_read_models(db)
+    except LedgerError as error:
+        raise fail(str(error), 2) from None
+    models.catch_up()
+    discrepancies = reconcile(models)
+    if as_json:
+        sys.stdout.write(
+            json.dumps(discrepancies, indent=2, ensure_ascii=False, default=str) + "\n"
+        )
+    else:
+        for item in discrepancies:
+            console.print(
+                f"{item['check']} [{item['key']}]: expected {item['expected']!r}, "
+                f"found {item['actual']!r}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        console.print(f"{len(discrepancies)} discrepancies", highlight=False)
+    if discrepancies:
+        raise typer.Exit(1)
 
 
 def main() -> None:

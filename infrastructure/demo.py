@@ -11,9 +11,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from domain.errors import LedgerError
 from domain.reports import cycle_document
 from infrastructure.market import generate, lines
+from infrastructure.readmodels import open_with_read_models
 from infrastructure.report import print_cycle
 from infrastructure.runner import apply_file
-from infrastructure.store import db_url, open_ledger
+from infrastructure.store import db_url
 
 
 def run_demo(
@@ -34,7 +35,7 @@ def run_demo(
         f"(seed {seed}) into {path}; applying to {url}",
         highlight=False,
     )
-    ledger = open_ledger(url)
+    ledger, models = open_with_read_models(url)
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -45,6 +46,8 @@ def run_demo(
     ) as progress:
         task = progress.add_task("applying", total=len(market.commands))
         result = apply_file(ledger, path, lambda _size: progress.advance(task))
+        task = progress.add_task("projecting", total=models.log_position() - models.position())
+        models.catch_up(lambda count: progress.advance(task, count))
     if not result.ok:
         raise LedgerError(
             f"line {result.refused_line}: command {result.refused_id} refused: {result.reason}"

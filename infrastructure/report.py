@@ -55,3 +55,33 @@ def print_cycle(console: Console, document: dict[str, Any]) -> None:
         )
     console.print(top)
     console.print(f"digest {document['digest']}", highlight=False, soft_wrap=True)
+
+
+def print_history(console: Console, document: dict[str, Any]) -> None:
+    title = f"Account {document['account']}" + (
+        f" as of {document['as_of']}" if document["as_of"] else ""
+    )
+    table = Table(title=title, title_justify="left")
+    for column in ("at", "type", "amount", "on", "cash after", "margin after", "cycle", "contract"):
+        table.add_column(
+            column, justify="right" if "after" in column or column == "amount" else "left"
+        )
+    for entry in document["entries"]:
+        table.add_row(
+            entry["at"],
+            entry["type"],
+            entry["amount"],
+            entry["balance"],
+            entry["cash_after"],
+            entry["margin_after"],
+            entry["cycle"] or "",
+            entry["contract"] or "",
+        )
+    console.print(table)
+    balance = document["balance"]
+    console.print(
+        f"cash {balance['cash']}, margin {balance['margin']}, withheld {balance['withheld']}, "
+        f"available {balance['available']}",
+        highlight=False,
+        soft_wrap=True,
+    )

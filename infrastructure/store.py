@@ -1,16 +1,24 @@
-"""Where the ledger lives: a database URL turned into the event store's settings."""
+"""Where the ledger lives: a database URL turned into the event store's settings.
+
+`sqlite:///FILE` is the embedded default; `postgresql://USER[:PASSWORD]@HOST[:PORT]/DB[?schema=S]`
+is the production backend (eventsourcing.postgres, chosen by measurement: docs/storage.md).
+The read-model tables live in the same database (and schema).
+"""
 
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 from domain.errors import LedgerError
 from domain.ledger import LossLedger
 
 DEFAULT_DB_URL = "sqlite:///lossledger.db"
 DB_ENV = "LOSSLEDGER_DB"
+SCHEMA_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 class DatabaseUrlError(LedgerError):
@@ -21,24 +29,92 @@ def db_url(explicit: str | None = None) -> str:
     return explicit or os.environ.get(DB_ENV) or DEFAULT_DB_URL
 
 
-def persistence_env(url: str) -> dict[str, str]:
-    """The eventsourcing settings for a database URL."""
+@dataclass(frozen=True)
+class Database:
+    """A parsed database URL: the event store's settings and the read models' SQLAlchemy URL."""
+
+    url: str
+    backend: str  # "sqlite" or "postgresql"
+    env: dict[str, str]
+    sqlalchemy_url: str
+    schema: str | None = None
+
+
+def parse_database(url: str) -> Database:
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         # sqlite:///relative.db and sqlite:////absolute/path.db, as SQLAlchemy writes them.
         path = url.removeprefix("sqlite:///")
         if not path or path == url:
             raise DatabaseUrlError(f"a SQLite URL names a file: sqlite:///lossledger.db, not {url}")
-        Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-        return {
+        file = Path(path).expanduser()
+        file.resolve().parent.mkdir(parents=True, exist_ok=True)
+        env = {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(Path(path).expanduser()),
+            "SQLITE_DBNAME": str(file),
             "SQLITE_LOCK_TIMEOUT": "30",
         }
+        return Database(url, "sqlite", env, f"sqlite:///{file}")
+    if parsed.scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+        return _postgres(url)
     raise DatabaseUrlError(
-        f"unsupported database URL {url!r}: use sqlite:///FILE (PostgreSQL arrives with issue 3)"
+        f"unsupported database URL {url!r}: use sqlite:///FILE or postgresql://USER@HOST/DB"
     )
 
 
+def _postgres(url: str) -> Database:
+    parsed = urlparse(url)
+    dbname = parsed.path.lstrip("/")
+    if not dbname or not parsed.hostname:
+        raise DatabaseUrlError(f"a PostgreSQL URL names a host and a database: {url!r}")
+    schema = parse_qs(parsed.query).get("schema", [None])[0]
+    if schema is not None and not SCHEMA_PATTERN.match(schema):
+        raise DatabaseUrlError(f"schema must be a lower-case SQL identifier, got {schema!r}")
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": dbname,
+        "POSTGRES_HOST": parsed.hostname,
+        "POSTGRES_PORT": str(parsed.port or 5432),
+        "POSTGRES_USER": unquote(parsed.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(parsed.password or ""),
+        "POSTGRES_LOCK_TIMEOUT": "30",
+        "POSTGRES_POOL_SIZE": "4",
+        "POSTGRES_MAX_OVERFLOW": "4",
+    }
+    if schema:
+        env["POSTGRES_SCHEMA"] = schema
+    credentials = unquote(parsed.username or "postgres")
+    if parsed.password:
+        credentials += f":{parsed.password}"
+    sqlalchemy_url = (
+        f"postgresql+psycopg://{credentials}@{parsed.hostname}:{parsed.port or 5432}/{dbname}"
+    )
+    return Database(url, "postgresql", env, sqlalchemy_url, schema)
+
+
+def ensure_schema(database: Database) -> None:
+    """Create the PostgreSQL schema named in the URL, if any (the event store does not)."""
+    if database.backend != "postgresql" or not database.schema:
+        return
+    import psycopg
+
+    env = database.env
+    with psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=int(env["POSTGRES_PORT"]),
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"] or None,
+        autocommit=True,
+    ) as connection:
+        connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"')
+
+
 def open_ledger(url: str | None = None) -> LossLedger:
-    return LossLedger(env=persistence_env(db_url(url)))
+    database = parse_database(db_url(url))
+    ensure_schema(database)
+    return LossLedger(env=database.env)
+
+
+def persistence_env(url: str) -> dict[str, str]:
+    return parse_database(url).env

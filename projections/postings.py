@@ -16,7 +16,7 @@ def balances_from_events(events: Iterable[Any]) -> dict[str, Decimal]:
     """Every ledger account's balance after the given events."""
     balances: dict[str, Decimal] = defaultdict(Decimal)
     for event in events:
-        for debit_account, credit_account, amount, _kind in postings_of(event):
+        for debit_account, credit_account, amount, *_kind_and_contract in postings_of(event):
             balances[debit_account] -= amount
             balances[credit_account] += amount
     return dict(balances)

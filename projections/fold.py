@@ -1,0 +1,117 @@
+"""Read models as pure folds: (view, event) -> (view, rows).
+
+Every function here takes plain values and returns plain values; the runner
+(infrastructure/readmodels.py) loads the views it needs, calls these, and writes the rows with
+its tracking position in one transaction.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from domain.errors import ensure
+from domain.money import ZERO
+from domain.postings import cash_account, margin_account
+from projections.rows import AccountView, plain, sortable_time
+
+ACCOUNT_TOPIC = "domain.accounts:Account."
+FUND_TOPIC = "domain.insurance_fund:InsuranceFund."
+CYCLE_TOPIC = "domain.cycles:Cycle."
+FUND_FLOW_KIND = {"Deposited": "top_up", "SurplusReceived": "surplus", "FundDrawn": "draw"}
+
+
+def event_name(topic: str) -> str:
+    return topic.rsplit(".", 1)[-1]
+
+
+def event_ref(event: Any) -> str:
+    """The id of the event behind a row: its aggregate and version."""
+    return f"{event.originator_id}:{event.originator_version}"
+
+
+def fold_account(
+    view: AccountView, event: Any, notification_id: int
+) -> tuple[AccountView, list[dict[str, Any]]]:
+    """Apply one Account event; return the fund-flow entries it makes, in posting order."""
+    cash_name, margin_name = cash_account(view.account), margin_account(view.account)
+    at = sortable_time(getattr(event, "at", None)) or view.at
+    if hasattr(event, "positions"):
+        view.set_positions(event.positions)
+    if hasattr(event, "position"):
+        view.set_position(event.contract, event.position)
+    margin_total = _margin_before(view, event)
+    cash = view.cash
+    entries: list[dict[str, Any]] = []
+    for index, (debit, credit, amount, kind, *contract) in enumerate(
+        getattr(event, "postings", []) or []
+    ):
+        cash_change = _change(debit, credit, amount, cash_name)
+        margin_change = _change(debit, credit, amount, margin_name)
+        if not cash_change and not margin_change:
+            continue
+        cash += cash_change
+        margin_total += margin_change
+        entries.append(
+            {
+                "notification_id": notification_id,
+                "entry": index,
+                "account": view.account,
+                "type": kind,
+                "balance": "cash" if cash_change else "margin",
+                "amount": plain(cash_change if cash_change else margin_change),
+                "cash_after": plain(cash),
+                "margin_after": plain(margin_total),
+                "withheld_after": plain(view.withheld),
+                "balance_after": plain(cash + margin_total),
+                "cycle": getattr(event, "cycle", None),
+                "contract": contract[0] if contract else getattr(event, "contract", None),
+                "at": at,
+                "event_id": event_ref(event),
+            }
+        )
+    if hasattr(event, "cash_after"):
+        ensure(cash == event.cash_after, f"fund flows of {event_ref(event)} add up to cash_after")
+        ensure(margin_total == view.margin, f"fund flows of {event_ref(event)} add up to margin")
+    view.cash = cash
+    view.at = at
+    return view, entries
+
+
+def _change(debit: str, credit: str, amount: Decimal, ledger_account: str) -> Decimal:
+    """What one posting adds to one ledger account."""
+    return (amount if credit == ledger_account else ZERO) - (
+        amount if debit == ledger_account else ZERO
+    )
+
+
+def _margin_before(view: AccountView, event: Any) -> Decimal:
+    """The margin before the event: the margin after it less what its postings put in."""
+    margin_name = margin_account(view.account)
+    postings = getattr(event, "postings", []) or []
+    return view.margin - sum((_change(d, c, a, margin_name) for d, c, a, *_ in postings), ZERO)
+
+
+def fund_row(event: Any, notification_id: int) -> dict[str, Any]:
+    """One row of the insurance fund's history: surplus in, top-up, or draw."""
+    name = event_name(type(event).__qualname__)
+    return {
+        "notification_id": notification_id,
+        "type": FUND_FLOW_KIND[name],
+        "amount": plain(event.amount if name != "FundDrawn" else -event.amount),
+        "balance_after": plain(event.balance_after),
+        "cycle": getattr(event, "cycle", None),
+        "account": getattr(event, "account", None),
+        "contract": getattr(event, "contract", None),
+        "at": sortable_time(event.at),
+        "event_id": event_ref(event),
+    }
+
+
+def ledger_changes(event: Any) -> dict[str, Decimal]:
+    """What an event's postings change in each ledger account (the trial balance)."""
+    changes: dict[str, Decimal] = {}
+    for debit, credit, amount, *_kind_and_contract in getattr(event, "postings", []) or []:
+        changes[debit] = changes.get(debit, Decimal(0)) - amount
+        changes[credit] = changes.get(credit, Decimal(0)) + amount
+    return changes
