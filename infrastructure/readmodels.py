@@ -91,12 +91,8 @@ class ReadModels:
                 return applied
             try:
                 with self.engine.begin() as connection:
-                    batch = Batch(connection)
-                    for notification in notifications:
-                        batch.apply(
-                            notification.id, self.ledger.mapper.to_domain_event(notification)
-                        )
-                    batch.write()
+                    # Claim the batch first: the row lock (PostgreSQL) or the write lock (SQLite)
+                    # makes a second runner wait here, then find the position moved and stop.
                     moved = connection.execute(
                         update(tracking)
                         .where(tracking.c.projection == PROJECTION, tracking.c.position == start)
@@ -104,6 +100,11 @@ class ReadModels:
                     ).rowcount
                     if moved != 1:
                         raise ConcurrentCatchUpError
+                    batch = Batch(connection)
+                    to_event = self.ledger.mapper.to_domain_event
+                    for notification in notifications:
+                        batch.apply(notification.id, to_event(notification))
+                    batch.write()
             except ConcurrentCatchUpError:
                 continue  # another runner applied this batch; read on from where it stopped
             applied += len(notifications)

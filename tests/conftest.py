@@ -2,13 +2,22 @@ from __future__ import annotations
 
 import decimal
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
+from infrastructure.readmodels import ReadModels
+from infrastructure.reconcile import reconcile
+from infrastructure.store import Database
+from tests.databases import SKIP_POSTGRES, database_closers, fresh_database
 from tests.support import SpecLedger, open_test_ledger
 
 LedgerFactory = Callable[[], SpecLedger]
+
+
+def pytest_report_header() -> str:
+    if SKIP_POSTGRES:
+        return "PostgreSQL specs SKIPPED on request (LOSSLEDGER_SKIP_POSTGRES=1)"
+    return "PostgreSQL specs run against the server (LOSSLEDGER_SKIP_POSTGRES=1 skips them)"
 
 
 @pytest.fixture(autouse=True)
@@ -20,15 +29,45 @@ def _trap_floats() -> Iterator[None]:
 
 
 @pytest.fixture
-def database_env(tmp_path: Path) -> dict[str, str]:
-    """A fresh SQLite file: the embedded default backend."""
-    return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "l.db")}
+def backend(request: pytest.FixtureRequest) -> str:
+    """The backend of the spec's subclass (OnSQLite, OnPostgreSQL); SQLite for plain tests."""
+    return str(getattr(request.cls, "backend", "sqlite"))
 
 
 @pytest.fixture
-def open_ledger(database_env: dict[str, str]) -> LedgerFactory:
-    """Opens the ledger on the test database; call again to read it from a new process view."""
-    return lambda: open_test_ledger(database_env)
+def database(backend: str) -> Iterator[Database]:
+    with fresh_database(backend) as fresh:
+        yield fresh
+
+
+@pytest.fixture
+def database_env(database: Database) -> dict[str, str]:
+    return database.env
+
+
+@pytest.fixture
+def open_ledger(database: Database, request: pytest.FixtureRequest) -> Iterator[LedgerFactory]:
+    """Opens the ledger on the test database; call again for a fresh process's view of it.
+
+    After the test, the read models are caught up and reconciled: every scenario must leave
+    them in agreement with the aggregates (tests marked `tampers` break them on purpose).
+    """
+    opened: list[SpecLedger] = []
+
+    def open_one() -> SpecLedger:
+        ledger = open_test_ledger(database.env)
+        database_closers.setdefault(database.url, []).append(ledger.close)
+        opened.append(ledger)
+        return ledger
+
+    yield open_one
+    if opened and request.node.get_closest_marker("tampers") is None:
+        models = ReadModels(open_one(), database)
+        try:
+            models.catch_up()
+            assert reconcile(models) == []
+        finally:
+            models.dispose()
 
 
 @pytest.fixture

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import tempfile
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
@@ -12,12 +10,16 @@ from hypothesis import strategies as st
 
 from domain.positions import Position, is_liquidatable
 from domain.reports import cycle_document, replay_cycle
+from infrastructure.store import Database
 from tests.books import check_books
+from tests.databases import OnPostgreSQL, OnSQLite, database_closers, fresh_database
 from tests.support import SpecLedger, command, open_test_ledger, run
 
 NAMES = ["A", "B", "C", "D", "E", "F"]
 PROFILE = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.differing_executors],
 )
 
 position_strategy = st.tuples(
@@ -112,56 +114,66 @@ def build(market: dict[str, Any], order: list[int] | None = None) -> list[dict[s
     return documents
 
 
-def fresh_ledger(directory: str) -> SpecLedger:
-    return open_test_ledger(
-        {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(Path(directory) / "l.db"),
-        }
-    )
+class PropertiesSpec:
+    """Properties over random markets, on every backend: each example gets a fresh database."""
+
+    backend: str
+
+    def ledger_on(self, database: Database) -> SpecLedger:
+        """A ledger on the example's database, closed with it (no connection outlives it)."""
+        ledger = open_test_ledger(database.env)
+        database_closers.setdefault(database.url, []).append(ledger.close)
+        return ledger
+
+    @PROFILE
+    @given(markets())
+    def test_the_waterfall_conserves_money_and_bounds_every_share(
+        self, market: dict[str, Any]
+    ) -> None:
+        with fresh_database(self.backend) as database:
+            ledger = self.ledger_on(database)
+            for document in build(market):
+                run(ledger, document)
+                check_books(ledger, list(market["names"]))
+            result = cycle_document(ledger, "c1")
+        deficit, fund, collected, uncovered = (
+            Decimal(result[key]) for key in ("deficit", "fund_drawn", "collected", "uncovered")
+        )
+        event("deficit" if deficit else "no deficit")
+        event("participants" if result["participants"] else "no participants")
+        assert fund + collected + uncovered == deficit
+        for participant in result["participants"]:
+            assert 0 <= Decimal(participant["share"]) <= Decimal(participant["profit"])
+        assert sum((Decimal(p["share"]) for p in result["participants"]), Decimal(0)) == collected
+
+    @PROFILE
+    @given(markets(), st.randoms(use_true_random=False))
+    def test_the_result_does_not_depend_on_the_order_positions_were_opened(
+        self, market: dict[str, Any], random: Any
+    ) -> None:
+        order = list(range(len(market["names"])))
+        random.shuffle(order)
+        digests = []
+        for ordering in (None, order):
+            with fresh_database(self.backend) as database:
+                ledger = self.ledger_on(database)
+                run(ledger, *build(market, ordering))
+                digests.append(cycle_document(ledger, "c1")["digest"])
+        assert digests[0] == digests[1]
+
+    @PROFILE
+    @given(markets())
+    def test_a_replay_gives_the_recorded_digest(self, market: dict[str, Any]) -> None:
+        with fresh_database(self.backend) as database:
+            run(self.ledger_on(database), *build(market))
+            replay = replay_cycle(self.ledger_on(database), "c1")
+            assert replay.differences == []
+            assert replay.digest == cycle_document(self.ledger_on(database), "c1")["digest"]
 
 
-@PROFILE
-@given(markets())
-def test_the_waterfall_conserves_money_and_bounds_every_share(market: dict[str, Any]) -> None:
-    with tempfile.TemporaryDirectory() as directory:
-        ledger = fresh_ledger(directory)
-        for document in build(market):
-            run(ledger, document)
-            check_books(ledger, [name for name in market["names"]])
-        result = cycle_document(ledger, "c1")
-    deficit, fund, collected, uncovered = (
-        Decimal(result[key]) for key in ("deficit", "fund_drawn", "collected", "uncovered")
-    )
-    event("deficit" if deficit else "no deficit")
-    event("participants" if result["participants"] else "no participants")
-    assert fund + collected + uncovered == deficit
-    for participant in result["participants"]:
-        assert 0 <= Decimal(participant["share"]) <= Decimal(participant["profit"])
-    assert sum((Decimal(p["share"]) for p in result["participants"]), Decimal(0)) == collected
+class TestPropertiesOnSQLite(PropertiesSpec, OnSQLite):
+    pass
 
 
-@PROFILE
-@given(markets(), st.randoms(use_true_random=False))
-def test_the_result_does_not_depend_on_the_order_positions_were_opened(
-    market: dict[str, Any], random: Any
-) -> None:
-    order = list(range(len(market["names"])))
-    random.shuffle(order)
-    digests = []
-    for ordering in (None, order):
-        with tempfile.TemporaryDirectory() as directory:
-            ledger = fresh_ledger(directory)
-            run(ledger, *build(market, ordering))
-            digests.append(cycle_document(ledger, "c1")["digest"])
-    assert digests[0] == digests[1]
-
-
-@PROFILE
-@given(markets())
-def test_a_replay_gives_the_recorded_digest(market: dict[str, Any]) -> None:
-    with tempfile.TemporaryDirectory() as directory:
-        run(fresh_ledger(directory), *build(market))
-        replay = replay_cycle(fresh_ledger(directory), "c1")
-        assert replay.differences == []
-        assert replay.digest == cycle_document(fresh_ledger(directory), "c1")["digest"]
+class TestPropertiesOnPostgreSQL(PropertiesSpec, OnPostgreSQL):
+    pass

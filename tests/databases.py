@@ -1,0 +1,79 @@
+"""The databases the specifications run on: a fresh SQLite file, or a fresh PostgreSQL schema.
+
+PostgreSQL is the machine's server at 127.0.0.1:5432 (override with LOSSLEDGER_TEST_POSTGRES).
+Its tests never skip silently: only LOSSLEDGER_SKIP_POSTGRES=1 skips them, and says so.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from infrastructure.store import Database, ensure_schema, parse_database
+
+POSTGRES_URL = os.environ.get(
+    "LOSSLEDGER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+)
+SKIP_POSTGRES = os.environ.get("LOSSLEDGER_SKIP_POSTGRES") == "1"
+
+# What to close before a fresh database is removed: ledgers opened on it, by database URL.
+database_closers: dict[str, list[Callable[[], None]]] = {}
+
+
+class OnSQLite:
+    """Run the spec on the embedded default: a SQLite file."""
+
+    backend = "sqlite"
+
+
+class OnPostgreSQL:
+    """Run the spec on the production backend: PostgreSQL, in a schema of its own."""
+
+    backend = "postgresql"
+
+
+def _drop_schema(database: Database) -> None:
+    env = database.env
+    with psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=int(env["POSTGRES_PORT"]),
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"] or None,
+        autocommit=True,
+    ) as connection:
+        connection.execute(f'DROP SCHEMA IF EXISTS "{database.schema}" CASCADE')
+
+
+@contextmanager
+def fresh_database(backend: str) -> Iterator[Database]:
+    """A database no test has used, removed afterwards (ledgers opened on it closed first)."""
+    with _fresh(backend) as database:
+        try:
+            yield database
+        finally:
+            for close in database_closers.pop(database.url, []):
+                close()
+
+
+@contextmanager
+def _fresh(backend: str) -> Iterator[Database]:
+    if backend == "postgresql":
+        if SKIP_POSTGRES:
+            pytest.skip("PostgreSQL skipped on request: LOSSLEDGER_SKIP_POSTGRES=1")
+        database = parse_database(f"{POSTGRES_URL}?schema=t_{uuid.uuid4().hex[:16]}")
+        ensure_schema(database)
+        try:
+            yield database
+        finally:
+            _drop_schema(database)
+        return
+    with tempfile.TemporaryDirectory() as directory:
+        yield parse_database(f"sqlite:///{Path(directory) / 'ledger.db'}")
