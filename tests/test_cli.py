@@ -8,15 +8,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.databases import fresh_database
 from tests.support import line
 from tests.test_settlement_spec import three_winners_and_a_crash
 
 LOSSLEDGER = str(Path(sys.executable).parent / "lossledger")
 
 
-def lossledger(*arguments: str, db: Path) -> subprocess.CompletedProcess[str]:
+def lossledger(*arguments: str, db: Path | str) -> subprocess.CompletedProcess[str]:
+    """Run the console script; `db` is a SQLite file or a database URL."""
+    url = db if isinstance(db, str) else f"sqlite:///{db}"
     return subprocess.run(
-        [LOSSLEDGER, *arguments, "--db", f"sqlite:///{db}"],
+        [LOSSLEDGER, *arguments, "--db", url],
         capture_output=True,
         text=True,
         timeout=120,
@@ -94,3 +97,30 @@ def test_the_demo_applies_settles_and_leaves_its_command_file(tmp_path: Path) ->
     assert out.stat().st_size > 0
     again = lossledger("apply", str(out), db=tmp_path / "demo.db")
     assert " 0 applied," in " " + again.stdout
+
+
+def test_apply_history_and_reconcile_on_postgresql(tmp_path: Path) -> None:
+    commands = write_commands(tmp_path / "c.jsonl", [line(d) for d in three_winners_and_a_crash()])
+    with fresh_database("postgresql") as database:
+        assert lossledger("apply", str(commands), db=database.url).returncode == 0
+        history = json.loads(lossledger("history", "W1", "--json", db=database.url).stdout)
+        assert history["entries"][-1]["type"] == "socialized_loss"
+        assert history["entries"][-1]["amount"] == "-32.00000000"
+        reconciled = lossledger("reconcile", db=database.url)
+        assert reconciled.returncode == 0, reconciled.stdout
+        assert "0 discrepancies" in reconciled.stdout
+        rebuilt = lossledger("projections", "rebuild", db=database.url)
+        assert "rebuilt from 50 events" in rebuilt.stdout
+
+
+def test_reconcile_exits_non_zero_and_lists_a_discrepancy(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    commands = write_commands(tmp_path / "c.jsonl", [line(d) for d in three_winners_and_a_crash()])
+    assert lossledger("apply", str(commands), db=db).returncode == 0
+    with sqlite3.connect(db) as connection:
+        connection.execute("UPDATE ll_balances SET withheld = '5' WHERE account = 'W3'")
+    result = lossledger("reconcile", "--json", db=db)
+    assert result.returncode == 1
+    assert json.loads(result.stdout) == [
+        {"check": "balance withheld", "key": "W3", "expected": "0", "actual": "5"}
+    ]
