@@ -15,7 +15,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn
 from domain.errors import LedgerError
 from domain.reports import cycle_document, replay_cycle
 from infrastructure.queries import account_history, parse_as_of
-from infrastructure.readmodels import open_with_read_models
+from infrastructure.readmodels import follow, open_with_read_models
 from infrastructure.reconcile import reconcile
 from infrastructure.runner import apply_file
 from infrastructure.store import DB_ENV, open_ledger
@@ -181,6 +181,23 @@ def projections_rebuild(db: DbOption = None) -> None:
         raise fail(str(error), 2) from None
     applied = models.rebuild()
     console.print(f"read models rebuilt from {applied} events", highlight=False)
+
+
+@projections_app.command("follow")
+def projections_follow(
+    db: DbOption = None,
+    interval: Annotated[float, typer.Option(min=0.05, help="Seconds between polls.")] = 1.0,
+    max_seconds: Annotated[
+        float | None, typer.Option(help="Stop after this long (default: until interrupted).")
+    ] = None,
+) -> None:
+    """Keep the read models caught up in the background: poll the log and apply what is new."""
+    try:
+        _ledger, models = open_with_read_models(db)
+    except LedgerError as error:
+        raise fail(str(error), 2) from None
+    applied = follow(models, interval, max_seconds)
+    console.print(f"followed the log: {applied} events applied", highlight=False)
 
 
 @app.command("reconcile")

@@ -7,6 +7,7 @@ tracking position in one transaction, guarded so that two runners never apply an
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -268,3 +269,16 @@ def open_with_read_models(url: str | None = None) -> tuple[LossLedger, ReadModel
     ensure_schema(database)
     ledger = LossLedger(env=database.env)
     return ledger, ReadModels(ledger, database)
+
+
+def follow(models: ReadModels, interval: float, max_seconds: float | None = None) -> int:
+    """Catch up, then poll every `interval` seconds until `max_seconds` or an interrupt."""
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    applied = 0
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            applied += models.catch_up()
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    return applied

@@ -6,8 +6,10 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+from infrastructure.store import open_ledger
 from tests.databases import fresh_database
 from tests.support import line
 from tests.test_settlement_spec import three_winners_and_a_crash
@@ -124,3 +126,45 @@ def test_reconcile_exits_non_zero_and_lists_a_discrepancy(tmp_path: Path) -> Non
     assert json.loads(result.stdout) == [
         {"check": "balance withheld", "key": "W3", "expected": "0", "actual": "5"}
     ]
+
+
+def test_projections_follow_applies_what_another_process_writes(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    url = f"sqlite:///{db}"
+    follower = subprocess.Popen(
+        [
+            LOSSLEDGER,
+            "projections",
+            "follow",
+            "--interval",
+            "0.1",
+            "--max-seconds",
+            "60",
+            "--db",
+            url,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # Given commands written through the library, which does not catch the read models up
+        ledger = open_ledger(url)
+        ledger.apply_lines([line(d) for d in three_winners_and_a_crash()])
+        written = ledger.recorder.max_notification_id()
+        # Then the follower applies them in the background
+        position = 0
+        for _ in range(300):
+            with sqlite3.connect(db) as connection:
+                try:
+                    row = connection.execute("SELECT position FROM ll_tracking").fetchone()
+                except sqlite3.OperationalError:  # the follower has not created its tables yet
+                    row = None
+            position = row[0] if row else 0
+            if position == written:
+                break
+            time.sleep(0.1)
+        assert position == written
+    finally:
+        follower.terminate()
+        follower.wait(timeout=30)
+    assert lossledger("reconcile", db=db).returncode == 0
