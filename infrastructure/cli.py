@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from eventsourcing.persistence import RecordConflictError
@@ -15,8 +16,9 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn
 from domain.errors import LedgerError
 from domain.reports import cycle_document, replay_cycle
 from infrastructure.queries import account_history, parse_as_of
-from infrastructure.readmodels import follow, open_with_read_models
+from infrastructure.readmodels import ReadModels, follow, open_with_read_models
 from infrastructure.reconcile import reconcile
+from infrastructure.report import print_cycle, print_history
 from infrastructure.runner import apply_file
 from infrastructure.store import DB_ENV, open_ledger
 
@@ -45,6 +47,24 @@ DbOption = Annotated[
 def fail(message: str, code: int = 1) -> typer.Exit:
     errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def show(
+    document: dict[str, Any], as_json: bool, printer: Callable[[Console, dict[str, Any]], None]
+) -> None:
+    """A document as JSON on stdout, or printed for a person."""
+    if as_json:
+        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    else:
+        printer(console, document)
+
+
+def read_models(db: str | None) -> ReadModels:
+    try:
+        _ledger, models = open_with_read_models(db)
+    except LedgerError as error:
+        raise fail(str(error), 2) from None
+    return models
 
 
 @app.command("apply")
@@ -103,12 +123,7 @@ def cycle_show(
         document = cycle_document(open_ledger(db), cycle)
     except LedgerError as error:
         raise fail(str(error)) from None
-    if as_json:
-        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-        return
-    from infrastructure.report import print_cycle
-
-    print_cycle(console, document)
+    show(document, as_json, print_cycle)
 
 
 @cycle_app.command("replay")
@@ -164,21 +179,13 @@ def history_command(
         document = account_history(models.engine, account, parse_as_of(as_of))
     except LedgerError as error:
         raise fail(str(error)) from None
-    if as_json:
-        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-        return
-    from infrastructure.report import print_history
-
-    print_history(console, document)
+    show(document, as_json, print_history)
 
 
 @projections_app.command("rebuild")
 def projections_rebuild(db: DbOption = None) -> None:
     """Drop every read model and rebuild it from the event log."""
-    try:
-        _ledger, models = open_with_read_models(db)
-    except LedgerError as error:
-        raise fail(str(error), 2) from None
+    models = read_models(db)
     applied = models.rebuild()
     console.print(f"read models rebuilt from {applied} events", highlight=False)
 
@@ -192,10 +199,7 @@ def projections_follow(
     ] = None,
 ) -> None:
     """Keep the read models caught up in the background: poll the log and apply what is new."""
-    try:
-        _ledger, models = open_with_read_models(db)
-    except LedgerError as error:
-        raise fail(str(error), 2) from None
+    models = read_models(db)
     applied = follow(models, interval, max_seconds)
     console.print(f"followed the log: {applied} events applied", highlight=False)
 
@@ -208,10 +212,7 @@ def reconcile_command(
     ] = False,
 ) -> None:
     """Check every read model against the aggregates and the zero-sum rule."""
-    try:
-        _ledger, models = open_with_read_models(db)
-    except LedgerError as error:
-        raise fail(str(error), 2) from None
+    models = read_models(db)
     models.catch_up()
     discrepancies = reconcile(models)
     if as_json:

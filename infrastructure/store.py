@@ -92,10 +92,8 @@ def _postgres(url: str) -> Database:
     return Database(url, "postgresql", env, sqlalchemy_url, schema)
 
 
-def ensure_schema(database: Database) -> None:
-    """Create the PostgreSQL schema named in the URL, if any (the event store does not)."""
-    if database.backend != "postgresql" or not database.schema:
-        return
+def postgres_admin(database: Database, statement: str) -> None:
+    """Run one administrative statement (a schema's creation or removal) on PostgreSQL."""
     import psycopg
 
     env = database.env
@@ -107,7 +105,14 @@ def ensure_schema(database: Database) -> None:
         password=env["POSTGRES_PASSWORD"] or None,
         autocommit=True,
     ) as connection:
-        connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"')
+        connection.execute(statement.encode())
+
+
+def ensure_schema(database: Database) -> None:
+    """Create the PostgreSQL schema named in the URL, if any (the event store does not)."""
+    if database.backend == "postgresql" and database.schema:
+        # the schema name was checked against SCHEMA_PATTERN: a plain SQL identifier
+        postgres_admin(database, f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"')
 
 
 def open_ledger(url: str | None = None) -> LossLedger:

@@ -13,10 +13,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from infrastructure.store import Database, ensure_schema, parse_database
+from infrastructure.store import Database, ensure_schema, parse_database, postgres_admin
 
 POSTGRES_URL = os.environ.get(
     "LOSSLEDGER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
@@ -40,16 +39,7 @@ class OnPostgreSQL:
 
 
 def _drop_schema(database: Database) -> None:
-    env = database.env
-    with psycopg.connect(
-        dbname=env["POSTGRES_DBNAME"],
-        host=env["POSTGRES_HOST"],
-        port=int(env["POSTGRES_PORT"]),
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"] or None,
-        autocommit=True,
-    ) as connection:
-        connection.execute(f'DROP SCHEMA IF EXISTS "{database.schema}" CASCADE')
+    postgres_admin(database, f'DROP SCHEMA IF EXISTS "{database.schema}" CASCADE')
 
 
 @contextmanager

@@ -40,16 +40,24 @@ def with_dated_commands() -> list[dict[str, Any]]:
     return documents
 
 
+def caught_up(
+    open_ledger: LedgerFactory, database: Database, documents: list[dict[str, Any]]
+) -> ReadModels:
+    """Apply the commands, then catch the read models up."""
+    ledger = open_ledger()
+    run(ledger, *documents)
+    models = ReadModels(ledger, database)
+    models.catch_up()
+    return models
+
+
 class ReadModelsSpec:
     """The read models on every backend."""
 
     def test_a_participant_sees_its_share_in_its_history(
         self, open_ledger: LedgerFactory, database: Database
     ) -> None:
-        ledger = open_ledger()
-        run(ledger, *three_winners_and_a_crash())
-        models = ReadModels(ledger, database)
-        models.catch_up()
+        models = caught_up(open_ledger, database, three_winners_and_a_crash())
         history = account_history(models.engine, "W1")
         shares = [e for e in history["entries"] if e["type"] == "socialized_loss"]
         assert [(e["amount"], e["cycle"], e["contract"]) for e in shares] == [
@@ -61,10 +69,7 @@ class ReadModelsSpec:
     def test_history_as_of_a_business_time_stops_there(
         self, open_ledger: LedgerFactory, database: Database
     ) -> None:
-        ledger = open_ledger()
-        run(ledger, *with_dated_commands())
-        models = ReadModels(ledger, database)
-        models.catch_up()
+        models = caught_up(open_ledger, database, with_dated_commands())
         before_cycle = account_history(models.engine, "W1", parse_as_of("2026-11-20T23:59:59Z"))
         assert [e["type"] for e in before_cycle["entries"]] == ["deposit"]
         assert {key: Decimal(value) for key, value in before_cycle["balance"].items()} == {
@@ -79,13 +84,10 @@ class ReadModelsSpec:
     def test_the_fund_history_shows_top_ups_surpluses_and_draws(
         self, open_ledger: LedgerFactory, database: Database
     ) -> None:
-        ledger = open_ledger()
         documents = three_winners_and_a_crash()
         liquidation = next(d for d in documents if d["type"] == "liquidate")
         liquidation["fills"] = [{"price": "95", "size": "5"}, {"price": "80", "size": "5"}]
-        run(ledger, *documents)
-        models = ReadModels(ledger, database)
-        models.catch_up()
+        models = caught_up(open_ledger, database, documents)
         with models.engine.connect() as connection:
             rows = connection.execute(
                 select(
@@ -140,10 +142,7 @@ class ReadModelsSpec:
     def test_reconcile_names_a_balance_that_disagrees_with_its_account(
         self, open_ledger: LedgerFactory, database: Database
     ) -> None:
-        ledger = open_ledger()
-        run(ledger, *three_winners_and_a_crash())
-        models = ReadModels(ledger, database)
-        models.catch_up()
+        models = caught_up(open_ledger, database, three_winners_and_a_crash())
         from infrastructure.tables import balances
 
         with models.engine.begin() as connection:
