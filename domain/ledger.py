@@ -92,6 +92,8 @@ class LossLedger(Application[UUID]):
                 f"command id {command.id} was applied before with different content"
             )
         at = command.at or self.unit.clock()
+        if command.type == "settle_cycle":
+            self.flush()  # so that the chain anchor in the settlement covers every prior command
         versions = self.unit.pending_versions()
         try:
             self._dispatch(command, at)
@@ -112,10 +114,16 @@ class LossLedger(Application[UUID]):
         self.unit.discard()
 
     def apply_lines(self, lines: list[str]) -> list[str]:
-        """Execute and save commands as one batch: all or nothing."""
+        """Execute and save commands with the semantics of `apply`: the commands before a
+        refusal are saved, the refused one writes nothing, and its error is raised."""
+        outcomes = []
         try:
-            outcomes = [self.execute_line(line) for line in lines]
-        except Exception:
+            for line in lines:
+                outcomes.append(self.execute_line(line))
+        except LedgerError:
+            self.flush()
+            raise
+        except BaseException:
             self.discard()
             raise
         self.flush()

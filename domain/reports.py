@@ -154,7 +154,7 @@ def replay_cycle(ledger: LossLedger, name: str) -> Replay:
         [p.rank, p.account, p.contract, p.profit, p.share] for p in waterfall.participants
     ]
     recorded = {
-        **cycle.settlement,
+        **{key: value for key, value in cycle.settlement.items() if key != "chain_anchor"},
         "participants": [
             [p["rank"], p["account"], p["contract"], p["profit"], p["share"]]
             for p in cycle.participants

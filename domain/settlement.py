@@ -160,6 +160,8 @@ def settle_cycle(uow: UnitOfWork, command: SettleCycle, at: str) -> None:
         )
     ]
     summary = settlement_summary(cycle.cycle, waterfall, policy)
+    # Pins everything stored before this settlement (the unit of work was flushed first).
+    summary["chain_anchor"] = uow.chain_anchor()
     cycle.record_settled(
         marks=dict(sorted(marks.items())), summary=summary, carried_accounts=carried, at=at
     )

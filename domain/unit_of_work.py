@@ -72,6 +72,12 @@ class UnitOfWork:
             return Policy()
         return registry.policy if version is None else registry.policy_version(version)
 
+    def chain_anchor(self) -> dict[str, object] | None:
+        """The audit chain's head before this command, if the event store keeps a chain."""
+        head = getattr(self.application.recorder, "chain_head", None)
+        found = head() if head is not None else None
+        return None if found is None else {"position": found[0], "hash": found[1].hex()}
+
     def pending_versions(self) -> dict[UUID, int]:
         return {key: aggregate.version for key, aggregate in self.pending.items()}
 

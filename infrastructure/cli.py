@@ -15,6 +15,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn
 
 from domain.errors import LedgerError
 from domain.reports import cycle_document, replay_cycle
+from infrastructure.audit import verify
 from infrastructure.queries import account_history, parse_as_of
 from infrastructure.readmodels import ReadModels, follow, open_with_read_models
 from infrastructure.reconcile import reconcile
@@ -202,6 +203,27 @@ def projections_follow(
     models = read_models(db)
     applied = follow(models, interval, max_seconds)
     console.print(f"followed the log: {applied} events applied", highlight=False)
+
+
+@app.command("verify")
+def verify_command(
+    db: DbOption = None,
+    start: Annotated[int, typer.Option("--from", min=1, help="First log position.")] = 1,
+) -> None:
+    """Recompute the audit chain of the whole store (or from a position) and check it."""
+    try:
+        ledger = open_ledger(db)
+    except LedgerError as error:
+        raise fail(str(error), 2) from None
+    result = verify(ledger.recorder, start)  # type: ignore[arg-type]
+    if not result.ok:
+        raise fail(f"position {result.first_bad_position}: {result.reason}")
+    console.print(
+        f"verified {result.events} events from position {result.start}; "
+        f"head {result.head_hash or '(empty log)'} at position {result.head_position}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command("reconcile")

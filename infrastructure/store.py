@@ -50,7 +50,7 @@ def parse_database(url: str) -> Database:
         file = Path(path).expanduser()
         file.resolve().parent.mkdir(parents=True, exist_ok=True)
         env = {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PERSISTENCE_MODULE": "infrastructure.chain:SQLiteChainedFactory",
             "SQLITE_DBNAME": str(file),
             "SQLITE_LOCK_TIMEOUT": "30",
         }
@@ -71,7 +71,7 @@ def _postgres(url: str) -> Database:
     if schema is not None and not SCHEMA_PATTERN.match(schema):
         raise DatabaseUrlError(f"schema must be a lower-case SQL identifier, got {schema!r}")
     env = {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": "infrastructure.chain:PostgresChainedFactory",
         "POSTGRES_DBNAME": dbname,
         "POSTGRES_HOST": parsed.hostname,
         "POSTGRES_PORT": str(parsed.port or 5432),

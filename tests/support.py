@@ -25,6 +25,8 @@ class FakeDatetimeAsISO(DatetimeAsISO):
 
 
 class SpecLedger(LossLedger):
+    name = "lossledger"  # the production table names, not the subclass's
+
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(FakeDatetimeAsISO())

@@ -1,0 +1,230 @@
+"""The audit chain: every stored event linked to the one before it by SHA-256.
+
+chain_hash(n) = SHA-256(chain_hash(n - 1) || canonical(event n)), with chain_hash(0) = 32 zero
+bytes, written by the event store's own recorder in the transaction that inserts the event
+(docs/audit-format.md gives the byte layout). The recorders below subclass eventsourcing's
+SQLite and PostgreSQL application recorders; the factories are what PERSISTENCE_MODULE names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+GENESIS = bytes(32)
+DOMAIN_TAG = b"lossledger-chain-v1\n"
+PAGE = 10_000
+
+
+def canonical(position: int, originator_id: UUID, version: int, topic: str, state: bytes) -> bytes:
+    """The bytes of one event that the chain covers (docs/audit-format.md)."""
+    topic_bytes = topic.encode("utf-8")
+    return b"".join(
+        (
+            DOMAIN_TAG,
+            position.to_bytes(8, "big"),
+            originator_id.bytes,
+            version.to_bytes(8, "big"),
+            len(topic_bytes).to_bytes(4, "big"),
+            topic_bytes,
+            len(state).to_bytes(8, "big"),
+            state,
+        )
+    )
+
+
+def link(previous: bytes, position: int, event: StoredEvent) -> bytes:
+    originator_id = event.originator_id
+    if not isinstance(originator_id, UUID):
+        originator_id = UUID(str(originator_id))
+    body = canonical(position, originator_id, event.originator_version, event.topic, event.state)
+    return hashlib.sha256(previous + body).digest()
+
+
+def _bytes(value: object) -> bytes:
+    """A stored state as bytes; a state someone rewrote as text is read as its UTF-8 bytes."""
+    if value is None:  # a state someone erased: it cannot match its chain hash
+        return b""
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise TypeError(f"a stored state is bytes, not {type(value).__name__}")
+
+
+@dataclass(frozen=True)
+class ChainedRow:
+    """One position of the log as stored: the event (if any) and its chain hash (if any)."""
+
+    position: int
+    event: StoredEvent | None
+    chain_hash: bytes | None
+
+
+class SQLiteChainedRecorder(SQLiteApplicationRecorder):
+    @property
+    def chain_table(self) -> str:
+        return f"{self.events_table_name}_chain"
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {self.chain_table} "
+            "(position INTEGER PRIMARY KEY, chain_hash BLOB NOT NULL)",
+        ]
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        positions = super()._insert_events(c, stored_events, **kwargs) or []
+        c.execute(f"SELECT chain_hash FROM {self.chain_table} ORDER BY position DESC LIMIT 1")
+        row = c.fetchone()
+        previous = bytes(row[0]) if row else GENESIS
+        links = []
+        for position, event in zip(positions, stored_events, strict=True):
+            previous = link(previous, position, event)
+            links.append((position, previous))
+        c.executemany(f"INSERT INTO {self.chain_table} (position, chain_hash) VALUES (?, ?)", links)
+        return positions
+
+    def chain_head(self) -> tuple[int, bytes] | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT position, chain_hash FROM {self.chain_table} "
+                "ORDER BY position DESC LIMIT 1"
+            )
+            row = c.fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+    def chained_rows(self, start: int = 1) -> Iterator[ChainedRow]:
+        """Every position from `start` on, in order: events and chain rows side by side."""
+        statement = (
+            "SELECT p.position, e.originator_id, e.originator_version, e.topic, e.state, "
+            "c.chain_hash FROM ("
+            f"  SELECT rowid AS position FROM {self.events_table_name} WHERE rowid > ? "
+            f"  UNION SELECT position FROM {self.chain_table} WHERE position > ?"
+            ") AS p "
+            f"LEFT JOIN {self.events_table_name} AS e ON e.rowid = p.position "
+            f"LEFT JOIN {self.chain_table} AS c ON c.position = p.position "
+            "ORDER BY p.position LIMIT ?"
+        )
+        after = start - 1
+        while True:
+            with self.datastore.transaction(commit=False) as c:
+                c.execute(statement, (after, after, PAGE))
+                rows = c.fetchall()
+            for row in rows:
+                event = None
+                if row[1] is not None:
+                    event = StoredEvent(UUID(row[1]), int(row[2]), str(row[3]), _bytes(row[4]))
+                yield ChainedRow(int(row[0]), event, None if row[5] is None else bytes(row[5]))
+            if len(rows) < PAGE:
+                return
+            after = int(rows[-1][0])
+
+
+class SQLiteChainedFactory(SQLiteFactory):
+    application_recorder_class = SQLiteChainedRecorder
+
+
+class PostgresChainedRecorder(PostgresApplicationRecorder):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.chain_table = f"{self.events_table_name}_chain"
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{table} "
+                "(position bigint PRIMARY KEY, chain_hash bytea NOT NULL)"
+            ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.chain_table))
+        )
+
+    def _chain(self) -> Any:
+        return SQL("{schema}.{table}").format(
+            schema=Identifier(self.datastore.schema), table=Identifier(self.chain_table)
+        )
+
+    def _events(self) -> Any:
+        return SQL("{schema}.{table}").format(
+            schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name)
+        )
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        # Runs inside the insert's transaction, with the events table locked in EXCLUSIVE mode.
+        positions = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs) or []
+        curs.execute(
+            SQL("SELECT chain_hash FROM {chain} ORDER BY position DESC LIMIT 1").format(
+                chain=self._chain()
+            )
+        )
+        row = curs.fetchone()
+        previous = bytes(row["chain_hash"]) if row else GENESIS
+        links = []
+        for position, event in zip(positions, stored_events, strict=True):
+            previous = link(previous, position, event)
+            links.append((position, previous))
+        curs.executemany(
+            SQL("INSERT INTO {chain} (position, chain_hash) VALUES (%s, %s)").format(
+                chain=self._chain()
+            ),
+            links,
+        )
+        return positions
+
+    def chain_head(self) -> tuple[int, bytes] | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL(
+                    "SELECT position, chain_hash FROM {chain} ORDER BY position DESC LIMIT 1"
+                ).format(chain=self._chain())
+            )
+            row = curs.fetchone()
+        return None if row is None else (int(row["position"]), bytes(row["chain_hash"]))
+
+    def chained_rows(self, start: int = 1) -> Iterator[ChainedRow]:
+        statement = SQL(
+            "SELECT p.position, e.originator_id, e.originator_version, e.topic, e.state, "
+            "c.chain_hash FROM ("
+            "  SELECT notification_id AS position FROM {events} WHERE notification_id > %s "
+            "  UNION SELECT position FROM {chain} WHERE position > %s"
+            ") AS p "
+            "LEFT JOIN {events} AS e ON e.notification_id = p.position "
+            "LEFT JOIN {chain} AS c ON c.position = p.position "
+            "ORDER BY p.position LIMIT %s"
+        ).format(events=self._events(), chain=self._chain())
+        after = start - 1
+        while True:
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute(statement, (after, after, PAGE))
+                rows = curs.fetchall()
+            for row in rows:
+                event = None
+                if row["originator_id"] is not None:
+                    event = StoredEvent(
+                        row["originator_id"],
+                        int(row["originator_version"]),
+                        str(row["topic"]),
+                        _bytes(row["state"]),
+                    )
+                chain_hash = row["chain_hash"]
+                yield ChainedRow(
+                    int(row["position"]), event, None if chain_hash is None else bytes(chain_hash)
+                )
+            if len(rows) < PAGE:
+                return
+            after = int(rows[-1]["position"])
+
+
+class PostgresChainedFactory(PostgresFactory):
+    application_recorder_class = PostgresChainedRecorder
