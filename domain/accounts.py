@@ -171,3 +171,15 @@ class Account(Aggregate):
     ) -> None:
         self.positions = positions
         self.cash = cash_after
+
+    @event("RefundReceived")
+    def record_refund(
+        self,
+        cycle: str,
+        refunds: list[dict[str, Any]],
+        reason: str,
+        cash_after: Decimal,
+        postings: list[Posting],
+        at: str,
+    ) -> None:
+        self.cash = cash_after

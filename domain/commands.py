@@ -181,6 +181,13 @@ class Liquidate(Command):
     fills: Annotated[list[Fill], Field(min_length=1, max_length=MAX_FILLS)]
 
 
+class RefundCycle(Command):
+    type: Literal["refund_cycle"]
+    cycle: Identifier
+    amount: DecimalString
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
 AnyCommand = Annotated[
     SetPolicy
     | OpenAccount
@@ -191,10 +198,12 @@ AnyCommand = Annotated[
     | SettleCycle
     | OpenPosition
     | ClosePosition
-    | Liquidate,
+    | Liquidate
+    | RefundCycle,
     Field(discriminator="type"),
 ]
 COMMAND_TYPES = (
+    "refund_cycle",
     "set_policy",
     "open_account",
     "deposit",

@@ -41,6 +41,8 @@ class Cycle(Aggregate):
         self.settlement: dict[str, Any] | None = None
         self.participants: list[dict[str, Any]] = []
         self.uncovered = ZERO
+        self.refunded = ZERO
+        self.refunds: list[dict[str, Any]] = []
 
     def require_open(self) -> None:
         if self.settled:
@@ -114,3 +116,24 @@ class Cycle(Aggregate):
         self.marks = dict(marks)
         self.settlement = summary
         self.carried_accounts = carried_accounts
+
+    @event("Refunded")
+    def record_refunded(
+        self,
+        amount: Decimal,
+        reason: str,
+        command: str,
+        allocations: list[dict[str, Any]],
+        refunded_after: Decimal,
+        at: str,
+    ) -> None:
+        self.refunded = refunded_after
+        self.refunds.append(
+            {
+                "command": command,
+                "amount": amount,
+                "reason": reason,
+                "at": at,
+                "allocations": allocations,
+            }
+        )

@@ -12,7 +12,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import datetime_now_with_tzinfo
 from eventsourcing.persistence import DecimalAsStr, JSONTranscoder
 
-from domain import settlement, trading
+from domain import refunds, settlement, trading
 from domain.accounts import Account
 from domain.command_log import CommandRecord
 from domain.commands import (
@@ -141,6 +141,7 @@ class LossLedger(Application[UUID]):
             "open_position": lambda c, at: trading.open_position(self.unit, c, at),
             "close_position": lambda c, at: trading.close_position(self.unit, c, at),
             "liquidate": lambda c, at: trading.liquidate(self.unit, c, at),
+            "refund_cycle": lambda c, at: refunds.refund_cycle(self.unit, c, at),
         }
         handlers[command.type](command, at)
 

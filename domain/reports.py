@@ -70,6 +70,16 @@ def cycle_document(ledger: LossLedger, name: str) -> dict[str, Any]:
         cutoff_count=summary["cutoff_count"],
         extended=summary["extended"],
         digest=summary["digest"],
+        refunded=fmt(cycle.refunded, quantum),
+        refunds=[
+            {
+                "command": r["command"],
+                "amount": fmt(Decimal(r["amount"]), quantum),
+                "reason": r["reason"],
+                "at": r["at"],
+            }
+            for r in cycle.refunds
+        ],
         participants=[
             {
                 "rank": p["rank"],

@@ -188,6 +188,7 @@ class Batch:
                 "settled_at": None,
                 "deficit": plain(Decimal(0)),
                 "takeovers": 0,
+                "refunded": plain(Decimal(0)),
                 "summary": None,
             }
         elif key not in self.cycles:
@@ -209,6 +210,8 @@ class Batch:
                     "share": plain(event.share),
                 }
             )
+        elif name == "Refunded":
+            row["refunded"] = plain(event.refunded_after)
         elif name == "Settled":
             row["status"] = "settled"
             row["settled_at"] = sortable_time(event.at)

@@ -174,6 +174,7 @@ def _cycles(
             "cycle status", cycle.cycle, "settled" if cycle.settled else "open", row["status"]
         )
         yield from _differ("cycle deficit", cycle.cycle, (cycle.deficit), (Decimal(row["deficit"])))
+        yield from _differ("cycle refunded", cycle.cycle, cycle.refunded, Decimal(row["refunded"]))
         if cycle.settlement is not None:
             yield from _differ(
                 "cycle digest",

@@ -79,6 +79,7 @@ cycles = Table(
     Column("settled_at", TIME),
     Column("deficit", AMOUNT, nullable=False),
     Column("takeovers", Integer, nullable=False),
+    Column("refunded", AMOUNT, nullable=False),
     Column("summary", JSON),
     Column("notification_id", Integer, nullable=False),
 )
