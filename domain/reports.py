@@ -14,9 +14,10 @@ from domain.ids import INSURANCE_FUND_ID, account_id, cycle_id
 from domain.insurance_fund import InsuranceFund
 from domain.ledger import LossLedger
 from domain.money import ZERO, book, fmt, fmt_plain
+from domain.policy import Policy
 from domain.positions import takeover_result
 from domain.settlement import cycle_profits, settlement_summary
-from domain.socialization import share_loss
+from domain.socialization import Waterfall, share_loss
 
 AMOUNT_FIELDS = (
     "deficit",
@@ -132,39 +133,85 @@ def _before(events: Iterable[Any], stop: Any) -> Any:
     return aggregate
 
 
-def replay_cycle(ledger: LossLedger, name: str) -> Replay:
-    """Recompute a settled cycle from its recorded events alone and pair it with the record."""
+def event_ref(event: Any) -> str:
+    """How a report cites an event: its aggregate id and version."""
+    return f"{event.originator_id}:{event.originator_version}"
+
+
+@dataclass(frozen=True)
+class SettlementInputs:
+    """What a settlement was computed from, rebuilt from the recorded events alone."""
+
+    cycle: Cycle
+    policy: Policy
+    deficit: Decimal
+    takeovers: list[Any]
+    fund_balance: Decimal
+    fund_drawn: Any
+    settled: Any
+    accounts: dict[str, Account]
+    loss_shared: dict[tuple[str, str], Any]
+
+    def recompute(self) -> Waterfall:
+        candidates, _ = cycle_profits(
+            list(self.accounts.values()), dict(self.settled.marks), self.policy.quantum
+        )
+        return share_loss(self.deficit, self.fund_balance, candidates, self.policy)
+
+
+def settlement_inputs(ledger: LossLedger, name: str) -> SettlementInputs:
     cycle = load_cycle(ledger, name)
     if cycle.settlement is None:
-        raise CycleNotSettledError(f"cycle {name} is not settled yet: nothing to replay")
+        raise CycleNotSettledError(f"cycle {name} is not settled yet")
     policy = ledger.unit.policy(cycle.policy_version)
     store = ledger.repository.event_store
     cycle_events = list(store.get(cycle_id(name)))
+    takeovers = [e for e in cycle_events if isinstance(e, Cycle.TakeoverExecuted)]  # type: ignore[attr-defined]
     deficit = ZERO
-    for event in cycle_events:
-        if isinstance(event, Cycle.TakeoverExecuted):  # type: ignore[attr-defined]
-            loss, _ = takeover_result(event.side, event.bankruptcy_price, event.price, event.size)
-            deficit += book(loss, policy.quantum)
+    for event in takeovers:
+        loss, _ = takeover_result(event.side, event.bankruptcy_price, event.price, event.size)
+        deficit += book(loss, policy.quantum)
     settled = next(e for e in cycle_events if isinstance(e, Cycle.Settled))  # type: ignore[attr-defined]
-    accounts: list[Account] = []
+    accounts: dict[str, Account] = {}
     for account in sorted(cycle.accounts):
         before = _before(
             store.get(account_id(account)),
             lambda e: isinstance(e, Account.CycleSettled) and e.cycle == name,  # type: ignore[attr-defined]
         )
-        accounts.append(present(before, f"account {account} existed before settling {name}"))
-    fund = _before(
-        store.get(INSURANCE_FUND_ID),
-        lambda e: isinstance(e, InsuranceFund.FundDrawn) and e.cycle == name,  # type: ignore[attr-defined]
+        accounts[account] = present(before, f"account {account} existed before settling {name}")
+    fund_events = list(store.get(INSURANCE_FUND_ID))
+    drawn = next(
+        e
+        for e in fund_events
+        if isinstance(e, InsuranceFund.FundDrawn) and e.cycle == name  # type: ignore[attr-defined]
     )
-    candidates, _ = cycle_profits(accounts, dict(settled.marks), policy.quantum)
-    waterfall = share_loss(deficit, fund.balance if fund else ZERO, candidates, policy)
+    fund = _before(iter(fund_events), lambda e: e is drawn)
+    loss_shared = {
+        (e.account, e.contract): e
+        for e in cycle_events
+        if isinstance(e, Cycle.LossShared)  # type: ignore[attr-defined]
+    }
+    fund_balance = fund.balance if fund else ZERO
+    return SettlementInputs(
+        cycle, policy, deficit, takeovers, fund_balance, drawn, settled, accounts, loss_shared
+    )
+
+
+def replay_cycle(ledger: LossLedger, name: str) -> Replay:
+    """Recompute a settled cycle from its recorded events alone and pair it with the record."""
+    try:
+        inputs = settlement_inputs(ledger, name)
+    except CycleNotSettledError:
+        raise CycleNotSettledError(f"cycle {name} is not settled yet: nothing to replay") from None
+    cycle, policy = inputs.cycle, inputs.policy
+    waterfall = inputs.recompute()
     recomputed = settlement_summary(name, waterfall, policy)
     recomputed["participants"] = [
         [p.rank, p.account, p.contract, p.profit, p.share] for p in waterfall.participants
     ]
+    settlement = present(cycle.settlement, "a settled cycle has its settlement")
     recorded = {
-        **{key: value for key, value in cycle.settlement.items() if key != "chain_anchor"},
+        **{key: value for key, value in settlement.items() if key != "chain_anchor"},
         "participants": [
             [p["rank"], p["account"], p["contract"], p["profit"], p["share"]]
             for p in cycle.participants

@@ -14,12 +14,13 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn
 
 from domain.errors import LedgerError
+from domain.explain import explain
 from domain.reports import cycle_document, replay_cycle
 from infrastructure.audit import verify
 from infrastructure.queries import account_history, parse_as_of
 from infrastructure.readmodels import ReadModels, follow, open_with_read_models
 from infrastructure.reconcile import reconcile
-from infrastructure.report import print_cycle, print_history
+from infrastructure.report import print_cycle, print_explanation, print_history
 from infrastructure.runner import apply_file
 from infrastructure.store import DB_ENV, open_ledger
 
@@ -203,6 +204,21 @@ def projections_follow(
     models = read_models(db)
     applied = follow(models, interval, max_seconds)
     console.print(f"followed the log: {applied} events applied", highlight=False)
+
+
+@app.command("explain")
+def explain_command(
+    account: Annotated[str, typer.Argument(help="The account id.")],
+    cycle: Annotated[str, typer.Option("--cycle", help="The settled cycle.")],
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON document.")] = False,
+) -> None:
+    """Why the account bore what it bore in a cycle, step by step, citing the events."""
+    try:
+        document = explain(open_ledger(db), account, cycle)
+    except LedgerError as error:
+        raise fail(str(error)) from None
+    show(document, as_json, print_explanation)
 
 
 @app.command("verify")

@@ -85,3 +85,19 @@ def print_history(console: Console, document: dict[str, Any]) -> None:
         highlight=False,
         soft_wrap=True,
     )
+
+
+def print_explanation(console: Console, document: dict[str, Any]) -> None:
+    console.print(
+        f"[bold]Why account {document['account']} bore {document['share']} in cycle "
+        f"{document['cycle']}[/bold]"
+    )
+    for number, step in enumerate(document["steps"], start=1):
+        console.print(f"{number}. {step['text']}", highlight=False, soft_wrap=True)
+        if step["events"]:
+            console.print(
+                f"   events: {', '.join(step['events'])}",
+                style="dim",
+                highlight=False,
+                soft_wrap=True,
+            )
