@@ -30,29 +30,43 @@ class Verification:
         return self.first_bad_position is None
 
 
-def _anchor(row: ChainedRow) -> tuple[int, str] | None:
-    """The chain anchor a settlement recorded: (position, hash hex) of the head before it."""
+UNREADABLE = "the settlement has no readable anchor"
+
+
+def _anchor(row: ChainedRow) -> tuple[int, str] | str | None:
+    """The chain anchor a settlement recorded: (position, hash hex) of the head before it;
+    None for any other event; UNREADABLE when a settlement's anchor cannot be read."""
     if row.event is None or row.event.topic != SETTLED_TOPIC:
         return None
-    summary = json.loads(row.event.state).get("summary", {})
-    anchor = summary.get("chain_anchor")
-    return None if not anchor else (int(anchor["position"]), str(anchor["hash"]))
+    try:
+        anchor = json.loads(row.event.state)["summary"]["chain_anchor"]
+        return int(anchor["position"]), str(anchor["hash"])
+    except (ValueError, KeyError, TypeError):
+        return UNREADABLE
+
+
+def _start(recorder: ChainedRecorder, start: int) -> tuple[int, bytes] | None:
+    """The last chain row before `start` (positions may skip numbers): where to start from."""
+    if start == 1:
+        return 0, GENESIS
+    prior = None
+    for row in recorder.chained_rows(1):
+        if row.position >= start:
+            break
+        if row.chain_hash is not None:
+            prior = (row.position, row.chain_hash)
+    return prior
 
 
 def verify(recorder: ChainedRecorder, start: int = 1) -> Verification:
     """Walk the log from `start`; stop at the first position that does not verify."""
-    previous = GENESIS
-    rows = recorder.chained_rows(max(1, start - 1))
-    if start > 1:
-        before = next(iter(rows), None)
-        if before is None or before.position != start - 1 or before.chain_hash is None:
-            return Verification(0, start, start - 1, "", start - 1, "no chain hash to start from")
-        previous = before.chain_hash
+    prior = _start(recorder, start)
+    if prior is None:
+        return Verification(0, start, start - 1, "", start - 1, "no chain hash to start from")
+    position, previous = prior
     hashes: dict[int, bytes] = {}
-    anchors: list[tuple[int, int, str]] = []
-    count, position = 0, start - 1
-    for row in rows:
-        position = row.position
+    count = 0
+    for row in recorder.chained_rows(start):
         if row.event is None:
             return _bad(count, start, row, "an event was deleted: its chain row has no event")
         if row.chain_hash is None:
@@ -64,24 +78,23 @@ def verify(recorder: ChainedRecorder, start: int = 1) -> Verification:
                 row,
                 "the event does not match its chain hash: updated, replaced or reordered",
             )
+        previous = hashes[row.position] = row.chain_hash
         anchor = _anchor(row)
-        if anchor is not None:
-            anchors.append((row.position, *anchor))
-        hashes[row.position] = row.chain_hash
-        previous = row.chain_hash
+        if anchor == UNREADABLE:
+            return _bad(count, start, row, UNREADABLE)
+        if isinstance(anchor, tuple):
+            at, pinned = anchor
+            if at >= start and (at not in hashes or hashes[at].hex() != pinned):
+                return _bad(
+                    count,
+                    start,
+                    row,
+                    f"the settlement's anchor at position {at} differs from the chain",
+                )
+        position = row.position
         count += 1
-    for settled_at, anchor_position, anchor_hash in anchors:
-        recorded = hashes.get(anchor_position)
-        if recorded is not None and recorded.hex() != anchor_hash:
-            return Verification(
-                count,
-                start,
-                position,
-                previous.hex(),
-                settled_at,
-                f"the settlement's anchor at position {anchor_position} differs from the chain",
-            )
-    return Verification(count, start, position, previous.hex())
+    head = previous.hex() if position else ""
+    return Verification(count, start, position, head)
 
 
 def _bad(count: int, start: int, row: ChainedRow, reason: str) -> Verification:

@@ -231,7 +231,10 @@ def verify_command(
         ledger = open_ledger(db)
     except LedgerError as error:
         raise fail(str(error), 2) from None
-    result = verify(ledger.recorder, start)  # type: ignore[arg-type]
+    try:
+        result = verify(ledger.recorder, start)  # type: ignore[arg-type]
+    except Exception as error:  # a store that cannot be read is no verdict on the chain
+        raise fail(f"cannot read the store: {error}", 2) from None
     if not result.ok:
         raise fail(f"position {result.first_bad_position}: {result.reason}")
     console.print(
