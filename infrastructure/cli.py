@@ -17,6 +17,7 @@ from domain.errors import LedgerError
 from domain.explain import explain
 from domain.reports import cycle_document, replay_cycle
 from infrastructure.audit import verify
+from infrastructure.audit_export import export_cycle
 from infrastructure.queries import account_history, parse_as_of
 from infrastructure.readmodels import ReadModels, follow, open_with_read_models
 from infrastructure.reconcile import reconcile
@@ -32,8 +33,10 @@ app = typer.Typer(
 )
 cycle_app = typer.Typer(no_args_is_help=True, help="Read and replay settlement cycles.")
 projections_app = typer.Typer(no_args_is_help=True, help="The read models.")
+audit_app = typer.Typer(no_args_is_help=True, help="Evidence for auditors.")
 app.add_typer(cycle_app, name="cycle")
 app.add_typer(projections_app, name="projections")
+app.add_typer(audit_app, name="audit")
 
 console = Console()
 if not console.is_terminal:  # a pipe or a file: wide enough for every column of the reports
@@ -219,6 +222,26 @@ def explain_command(
     except LedgerError as error:
         raise fail(str(error)) from None
     show(document, as_json, print_explanation)
+
+
+@audit_app.command("export")
+def audit_export(
+    cycle: Annotated[str, typer.Argument(help="The settled cycle.")],
+    out: Annotated[Path, typer.Option("--out", help="The directory to write into.")],
+    db: DbOption = None,
+) -> None:
+    """Export a cycle's events, participants, postings, chain segment and an HTML report."""
+    try:
+        written = export_cycle(open_ledger(db), cycle, out)
+    except LedgerError as error:
+        raise fail(str(error)) from None
+    console.print(
+        f"exported cycle {cycle} to {out}: {written['events']} events, "
+        f"{written['participants']} participants, {written['postings']} postings, "
+        f"{written['chain_positions']} chain positions; open {out / 'report.html'}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command("verify")
