@@ -168,3 +168,19 @@ def test_projections_follow_applies_what_another_process_writes(tmp_path: Path) 
         follower.terminate()
         follower.wait(timeout=30)
     assert lossledger("reconcile", db=db).returncode == 0
+
+
+def test_explain_and_verify_from_the_command_line(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    commands = write_commands(tmp_path / "c.jsonl", [line(d) for d in three_winners_and_a_crash()])
+    assert lossledger("apply", str(commands), db=db).returncode == 0
+    explained = json.loads(lossledger("explain", "W1", "--cycle", "c1", "--json", db=db).stdout)
+    assert explained["share"] == "32.00000000"
+    text = lossledger("explain", "W1", "--cycle", "c1", db=db).stdout
+    assert "ranked 1 of 3, selected" in " ".join(text.split())
+    verified = lossledger("verify", db=db)
+    assert verified.returncode == 0
+    assert verified.stdout.startswith("verified ")
+    unknown = lossledger("explain", "W1", "--cycle", "nope", db=db)
+    assert unknown.returncode == 1
+    assert "cycle nope was never opened" in unknown.stderr
