@@ -69,6 +69,7 @@ class LossLedger(Application[UUID]):
         super().__init__(env)
         self.clock = clock
         self.unit = UnitOfWork(self, lambda: format_time(self.clock()))
+        self.events_written = 0  # by this instance, whoever asked for the save
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -108,7 +109,10 @@ class LossLedger(Application[UUID]):
         return APPLIED
 
     def flush(self) -> int:
-        return self.unit.flush()
+        """Save what the accepted commands changed; the number of events written."""
+        written = self.unit.flush()
+        self.events_written += written
+        return written
 
     def discard(self) -> None:
         self.unit.discard()

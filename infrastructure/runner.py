@@ -50,6 +50,7 @@ def apply_file(
 ) -> ApplyResult:
     """Apply every command of a file; earlier commands stay applied when a later one is refused."""
     result = ApplyResult()
+    written_before = ledger.events_written
     batch = 0
     try:
         for number, line in read_lines(path):
@@ -66,12 +67,14 @@ def apply_file(
             else:
                 result.already_applied += 1
             if batch >= BATCH_COMMANDS:
-                result.events_written += ledger.flush()
+                ledger.flush()
                 batch = 0
             if progress is not None:
                 progress(len(line) + 1)
-        result.events_written += ledger.flush()
+        ledger.flush()
     except BaseException:
         ledger.discard()
         raise
+    finally:
+        result.events_written = ledger.events_written - written_before
     return result

@@ -39,7 +39,7 @@ def test_apply_show_and_replay_a_cycle(tmp_path: Path) -> None:
     commands = write_commands(tmp_path / "c.jsonl", [line(d) for d in three_winners_and_a_crash()])
     applied = lossledger("apply", str(commands), db=db)
     assert applied.returncode == 0, applied.stderr
-    assert "16 applied, 0 already applied" in applied.stdout
+    assert "16 applied, 0 already applied, 50 events written" in applied.stdout
     shown = lossledger("cycle", "show", "c1", "--json", db=db)
     document = json.loads(shown.stdout)
     assert (document["deficit"], document["collected"]) == ("100.00000000", "80.00000000")
