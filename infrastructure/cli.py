@@ -24,6 +24,7 @@ from infrastructure.reconcile import reconcile
 from infrastructure.report import print_cycle, print_explanation, print_history
 from infrastructure.runner import apply_file
 from infrastructure.store import DB_ENV, open_ledger
+from infrastructure.tokens import create_token
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -34,9 +35,11 @@ app = typer.Typer(
 cycle_app = typer.Typer(no_args_is_help=True, help="Read and replay settlement cycles.")
 projections_app = typer.Typer(no_args_is_help=True, help="The read models.")
 audit_app = typer.Typer(no_args_is_help=True, help="Evidence for auditors.")
+token_app = typer.Typer(no_args_is_help=True, help="Access tokens of the HTTP API.")
 app.add_typer(cycle_app, name="cycle")
 app.add_typer(projections_app, name="projections")
 app.add_typer(audit_app, name="audit")
+app.add_typer(token_app, name="token")
 
 console = Console()
 if not console.is_terminal:  # a pipe or a file: wide enough for every column of the reports
@@ -294,6 +297,39 @@ def reconcile_command(
         console.print(f"{len(discrepancies)} discrepancies", highlight=False)
     if discrepancies:
         raise typer.Exit(1)
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option("--role", help="trader, auditor or operator.")],
+    account: Annotated[str | None, typer.Option("--account", help="A trader's account.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Create a bearer token; it is printed once and stored only as a hash."""
+    models = read_models(db)
+    try:
+        token = create_token(models.engine, role, account)
+    except LedgerError as error:
+        raise fail(str(error), 2) from None
+    sys.stdout.write(token + "\n")
+
+
+@app.command("serve")
+def serve_command(
+    db: DbOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
+) -> None:
+    """Serve the HTTP API (FastAPI on uvicorn) over the same database as the CLI."""
+    import uvicorn
+
+    from infrastructure.http_api import create_app
+
+    try:
+        api = create_app(db)
+    except LedgerError as error:
+        raise fail(str(error), 2) from None
+    uvicorn.run(api, host=host, port=port, log_level="warning")
 
 
 def main() -> None:

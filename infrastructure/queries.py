@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, tuple_
 
 from domain.commands import normalize_time
 from domain.errors import InvalidCommandError, UnknownAccountError
@@ -74,3 +75,51 @@ def account_history(engine: Engine, account: str, as_of: str | None = None) -> d
 
 def _subtract(left: str, right: str) -> str:
     return plain(Decimal(left) - Decimal(right))
+
+
+def encode_cursor(notification_id: int, entry: int) -> str:
+    return base64.urlsafe_b64encode(f"{notification_id}.{entry}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        notification_id, entry = base64.urlsafe_b64decode(padded).decode().split(".")
+        return int(notification_id), int(entry)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidCommandError(f"cursor {cursor!r} is not a cursor this API gave") from None
+
+
+def fund_flow_page(
+    engine: Engine,
+    account: str,
+    *,
+    cursor: str | None,
+    limit: int,
+    flow_type: str | None = None,
+    cycle: str | None = None,
+) -> dict[str, Any]:
+    """Entries newest first; the cursor is the position of the last entry returned, so a page
+    never skips nor repeats an entry while new ones are appended (they come before it)."""
+    query = select(fund_flows).where(fund_flows.c.account == account)
+    if flow_type is not None:
+        query = query.where(fund_flows.c.type == flow_type)
+    if cycle is not None:
+        query = query.where(fund_flows.c.cycle == cycle)
+    if cursor is not None:
+        notification_id, entry = decode_cursor(cursor)
+        query = query.where(
+            tuple_(fund_flows.c.notification_id, fund_flows.c.entry) < (notification_id, entry)
+        )
+    query = query.order_by(fund_flows.c.notification_id.desc(), fund_flows.c.entry.desc())
+    with engine.connect() as connection:
+        rows = connection.execute(query.limit(limit + 1)).mappings().all()
+    items = [
+        {
+            "id": encode_cursor(row["notification_id"], row["entry"]),
+            **{field: row[field] for field in FLOW_FIELDS},
+        }
+        for row in rows[:limit]
+    ]
+    more = len(rows) > limit
+    return {"items": items, "next_cursor": items[-1]["id"] if more and items else None}

@@ -112,3 +112,13 @@ READ_MODELS = [
     ledger_balances,
     tracking,
 ]
+
+# Access tokens of the HTTP API: configuration, not a read model (a rebuild keeps them).
+tokens = Table(
+    "ll_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("account", NAME),
+    Column("created_at", TIME, nullable=False),
+)
