@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import decimal
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Decimal
+from fractions import Fraction
 
 from domain.errors import AmountNotInQuantaError, InvalidCommandError
 
@@ -78,6 +79,12 @@ def require_quanta(amount: Decimal, quantum: Decimal, field: str) -> Decimal:
 def book(value: Decimal, quantum: Decimal) -> Decimal:
     """PnL, takeover losses and surpluses are booked half-even to the quantum (SPEC 3)."""
     return _no_negative_zero(value.quantize(quantum, rounding=ROUND_HALF_EVEN))
+
+
+def book_exact(value: Fraction, quantum: Decimal) -> Decimal:
+    """An exact rational amount booked half-even to the quantum (no intermediate rounding)."""
+    quanta = round(value / Fraction(quantum))  # Fraction rounds half to even
+    return _no_negative_zero(Decimal(quanta) * quantum)
 
 
 def round_down(value: Decimal, quantum: Decimal) -> Decimal:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any, Literal
 
 Side = Literal["long", "short"]
@@ -90,9 +91,20 @@ def is_liquidatable(position: Position, mark: Decimal, maintenance_margin_rate: 
 
 
 def takeover_result(
-    side: Side, bankruptcy: Decimal, price: Decimal, size: Decimal
-) -> tuple[Decimal, Decimal]:
-    """(loss, surplus) of passing `size` of a taken-over position on at `price` (exact)."""
-    # The system holds the position from the bankruptcy price: its PnL is the surplus.
-    result = pnl(side, size, bankruptcy, price)
-    return (-result, Decimal(0)) if result < 0 else (Decimal(0), result)
+    side: Side,
+    reference: Decimal,
+    margin: Decimal,
+    position_size: Decimal,
+    price: Decimal,
+    fill_size: Decimal,
+) -> tuple[Fraction, Fraction]:
+    """(loss, surplus) of passing `fill_size` of a taken-over position on at `price`, exactly.
+
+    The system holds the position from the bankruptcy price reference -/+ margin / size; its
+    PnL on the fill is fill_size x (price - bankruptcy) by side, which is computed here without
+    the rounded division: pnl(reference -> price) + margin x fill_size / position_size.
+    """
+    result = Fraction(pnl(side, fill_size, reference, price)) + (
+        Fraction(margin) * Fraction(fill_size) / Fraction(position_size)
+    )
+    return (-result, Fraction(0)) if result < 0 else (Fraction(0), result)

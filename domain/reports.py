@@ -13,7 +13,7 @@ from domain.errors import LedgerError, present
 from domain.ids import INSURANCE_FUND_ID, account_id, cycle_id
 from domain.insurance_fund import InsuranceFund
 from domain.ledger import LossLedger
-from domain.money import ZERO, book, fmt, fmt_plain
+from domain.money import ZERO, book_exact, fmt, fmt_plain
 from domain.policy import Policy
 from domain.positions import takeover_result
 from domain.settlement import cycle_profits, settlement_summary
@@ -169,8 +169,15 @@ def settlement_inputs(ledger: LossLedger, name: str) -> SettlementInputs:
     takeovers = [e for e in cycle_events if isinstance(e, Cycle.TakeoverExecuted)]  # type: ignore[attr-defined]
     deficit = ZERO
     for event in takeovers:
-        loss, _ = takeover_result(event.side, event.bankruptcy_price, event.price, event.size)
-        deficit += book(loss, policy.quantum)
+        loss, _ = takeover_result(
+            event.side,
+            event.reference,
+            event.position_margin,
+            event.position_size,
+            event.price,
+            event.size,
+        )
+        deficit += book_exact(loss, policy.quantum)
     settled = next(e for e in cycle_events if isinstance(e, Cycle.Settled))  # type: ignore[attr-defined]
     accounts: dict[str, Account] = {}
     for account in sorted(cycle.accounts):

@@ -18,6 +18,7 @@ from domain.ids import account_id, cycle_id
 from domain.money import (
     ZERO,
     book,
+    book_exact,
     fmt_plain,
     require_positive,
     require_quanta,
@@ -225,9 +226,9 @@ def liquidate(uow: UnitOfWork, command: Liquidate, at: str) -> None:
         )
     fills = _check_fills(uow, command, position, policy)
     bankruptcy = bankruptcy_price(position.side, position.reference, position.margin, position.size)
-    loss_on_close = book(
-        pnl(position.side, position.size, position.reference, bankruptcy), policy.quantum
-    )
+    # Closed at its bankruptcy price the position loses exactly its margin: size x
+    # (bankruptcy - reference) = -margin, with no rounding to do.
+    loss_on_close = -position.margin
     trader = cash_account(account.account)
     account.record_position_liquidated(
         cycle=cycle.cycle,
@@ -254,15 +255,24 @@ def liquidate(uow: UnitOfWork, command: Liquidate, at: str) -> None:
     uow.touch(account)
     for number, (fill, receiver, margin) in enumerate(fills, start=1):
         loss_exact, surplus_exact = takeover_result(
-            position.side, bankruptcy, fill.price, fill.size
+            position.side,
+            position.reference,
+            position.margin,
+            position.size,
+            fill.price,
+            fill.size,
         )
-        loss, surplus = book(loss_exact, policy.quantum), book(surplus_exact, policy.quantum)
+        loss = book_exact(loss_exact, policy.quantum)
+        surplus = book_exact(surplus_exact, policy.quantum)
         cycle.record_takeover(
             account=command.account,
             contract=command.contract,
             side=position.side,
             mark=mark,
             bankruptcy_price=bankruptcy,
+            reference=position.reference,
+            position_margin=position.margin,
+            position_size=position.size,
             fill=number,
             price=fill.price,
             size=fill.size,
