@@ -95,11 +95,14 @@ class LossLedger(Application[UUID]):
         at = command.at or self.unit.clock()
         if command.type == "settle_cycle":
             self.flush()  # so that the chain anchor in the settlement covers every prior command
-        versions = self.unit.pending_versions()
+        versions = self.unit.versions()
         try:
             self._dispatch(command, at)
         except LedgerError:
             self.unit.ensure_unchanged_since(versions)
+            raise
+        except BaseException:
+            self.discard()  # whatever the command half-did, in the cache too, is forgotten
             raise
         self.unit.touch(
             CommandRecord(

@@ -113,6 +113,9 @@ def settle_cycle(uow: UnitOfWork, command: SettleCycle, at: str) -> None:
     accounts = _load_accounts(uow, sorted(cycle.accounts))
     Cycle.require_marks(marks, _open_contracts(accounts), f"settling cycle {cycle.cycle}")
     candidates, bookings = cycle_profits(accounts, marks, policy.quantum)
+    # Pins everything stored before this settlement (the unit of work was flushed first);
+    # read before any event is recorded, so that a failure here changes nothing.
+    anchor = uow.chain_anchor()
     existing_fund = uow.existing_insurance_fund()
     waterfall = share_loss(
         cycle.deficit, existing_fund.balance if existing_fund else ZERO, candidates, policy
@@ -160,8 +163,7 @@ def settle_cycle(uow: UnitOfWork, command: SettleCycle, at: str) -> None:
         )
     ]
     summary = settlement_summary(cycle.cycle, waterfall, policy)
-    # Pins everything stored before this settlement (the unit of work was flushed first).
-    summary["chain_anchor"] = uow.chain_anchor()
+    summary["chain_anchor"] = anchor
     cycle.record_settled(
         marks=dict(sorted(marks.items())), summary=summary, carried_accounts=carried, at=at
     )

@@ -55,6 +55,7 @@ def require_account(uow: UnitOfWork, account: str) -> Account:
 def open_cycle_and_policy(uow: UnitOfWork) -> tuple[Cycle, Policy]:
     name = uow.registry().require_open_cycle()
     cycle = present(uow.find(cycle_id(name), Cycle), f"the open cycle {name} exists")
+    cycle.require_open()
     return cycle, uow.policy(cycle.policy_version)
 
 

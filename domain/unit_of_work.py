@@ -30,15 +30,19 @@ class UnitOfWork:
         self.application = application
         self.clock = clock
         self.pending: dict[UUID, Aggregate] = {}
+        # Every cached object handed out since the last save: the ones a failure may have
+        # left half-changed, evicted together by discard().
+        self.loaded: dict[UUID, Aggregate] = {}
         self.registry_draft: Registry | None = None
 
     def find(self, aggregate_id: UUID, kind: type[TAggregate]) -> TAggregate | None:
-        aggregate = self.pending.get(aggregate_id)
+        aggregate = self.pending.get(aggregate_id) or self.loaded.get(aggregate_id)
         if aggregate is None:
             try:
                 aggregate = self.application.repository.get(aggregate_id, deepcopy_from_cache=False)
             except AggregateNotFoundError:
                 return None
+            self.loaded[aggregate_id] = aggregate
         ensure(isinstance(aggregate, kind), f"aggregate {aggregate_id} is a {kind.__name__}")
         return aggregate  # type: ignore[return-value]
 
@@ -78,12 +82,13 @@ class UnitOfWork:
         found = head() if head is not None else None
         return None if found is None else {"position": found[0], "hash": found[1].hex()}
 
-    def pending_versions(self) -> dict[UUID, int]:
-        return {key: aggregate.version for key, aggregate in self.pending.items()}
+    def versions(self) -> dict[UUID, int]:
+        """The version of every aggregate loaded or changed since the last save."""
+        return {key: a.version for key, a in (self.loaded | self.pending).items()}
 
     def ensure_unchanged_since(self, versions: dict[UUID, int]) -> None:
         """A refused command must not have changed anything (its checks come first)."""
-        for key, aggregate in self.pending.items():
+        for key, aggregate in (self.loaded | self.pending).items():
             ensure(
                 versions.get(key, 0) == aggregate.version
                 or (key not in versions and not aggregate.pending_events),
@@ -101,6 +106,7 @@ class UnitOfWork:
             self.discard()
             raise
         self.pending.clear()
+        self.loaded.clear()
         self.registry_draft = None
         return count
 
@@ -108,8 +114,9 @@ class UnitOfWork:
         """Forget unsaved changes, including the cached objects they were made on."""
         cache: Any = self.application.repository.cache
         if cache is not None:
-            for key in self.pending:
+            for key in self.pending | self.loaded:
                 with contextlib.suppress(KeyError):
                     cache.get(key, evict=True)
         self.pending.clear()
+        self.loaded.clear()
         self.registry_draft = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from freezegun import freeze_time
@@ -309,3 +310,44 @@ class TestCommandsOnSQLite(CommandsSpec, OnSQLite):
 
 class TestCommandsOnPostgreSQL(CommandsSpec, OnPostgreSQL):
     pass
+
+
+def test_a_settlement_that_fails_midway_leaves_nothing_behind_for_a_retry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a settlement that breaks after it has recorded part of its events (a bug, a lost
+    # connection), in a process that goes on and retries it
+    from domain.cycles import Cycle
+    from tests.books import check_books
+    from tests.support import open_test_ledger, stored_events
+    from tests.test_settlement_spec import three_winners_and_a_crash
+
+    ledger = open_test_ledger(
+        {
+            "PERSISTENCE_MODULE": "infrastructure.chain:SQLiteChainedFactory",
+            "SQLITE_DBNAME": str(tmp_path / "l.db"),
+        }
+    )
+    documents = three_winners_and_a_crash()
+    run(ledger, *documents[:-1])
+    original = Cycle.record_settled
+    failures = iter([RuntimeError("the connection was lost")])
+
+    def breaks_once(self: Cycle, **kwargs: Any) -> None:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        original(self, **kwargs)
+
+    monkeypatch.setattr(Cycle, "record_settled", breaks_once)
+    with pytest.raises(RuntimeError):
+        run(ledger, documents[-1])
+    # When the same process settles again
+    run(ledger, documents[-1])
+    # Then the settlement is booked once: one fund draw, one share each, balanced books
+    names = [type(e).__qualname__ for e in stored_events(ledger)]
+    assert names.count("InsuranceFund.FundDrawn") == 1
+    assert names.count("Cycle.LossShared") == 3
+    books = check_books(ledger, ["L", "W1", "W2", "W3"])
+    assert books["insurance_fund"] == Decimal(80)
+    assert books.get("clearing", Decimal(0)) == 0

@@ -179,6 +179,6 @@ def test_a_takeover_loss_is_booked_from_exact_arithmetic() -> None:
     loss, surplus = takeover_result(
         "long", Decimal(10), Decimal(1), Decimal(3), Decimal("9.666666665"), Decimal(3)
     )
-    assert (loss, surplus) == (Fraction(5, 10**9), 0)
+    assert (loss, surplus) == (Fraction(5, 10**9), Fraction(0))
     assert book_exact(loss, Decimal("0.00000001")) == 0
     assert book_exact(Fraction(15, 10**9), Decimal("0.00000001")) == Decimal("0.00000002")
