@@ -155,7 +155,10 @@ class LossLedger(Application[UUID]):
     def _set_policy(self, command: SetPolicy, at: str) -> None:
         registry = self.unit.registry()
         policy = apply_policy_change(
-            registry.policy, command.changes(), money_booked=registry.money_booked
+            registry.policy,
+            command.changes(),
+            # a cycle opened with the old quantum books with it: no change after that either
+            money_booked=registry.money_booked or bool(registry.cycles),
         )
         registry.record_policy(policy=policy_to_record(policy), at=at)
         self.unit.touch(registry)

@@ -103,7 +103,9 @@ def apply_policy_change(current: Policy, change: dict[str, Any], *, money_booked
     for name in ("asset", "quantum"):
         if name in change and change[name] != getattr(current, name):
             if money_booked:
-                raise PolicyError(f"{name} cannot change once money has been booked")
+                raise PolicyError(
+                    f"{name} cannot change once money has been booked or a cycle opened"
+                )
             updates[name] = change[name]
     if "quantum" in updates:
         quantum: Decimal = updates["quantum"]

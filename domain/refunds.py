@@ -2,7 +2,9 @@
 
 A refund returns an amount, up to what the cycle collected and not yet refunded, to the
 cycle's participants pro rata to their shares, rounded as the shares were (floor, then the
-remaining quanta to the largest remainders, ties to the better-ranked). The money comes from the
+remaining quanta to the largest remainders, ties to the better-ranked). A later refund is pro
+rata to what each participant has still to get back, so that no one ever gets back more than
+its share, however the quanta fell before. The money comes from the
 `platform` (the venue that recovered it) into the participants' cash.
 """
 
@@ -27,17 +29,28 @@ class RefundExceedsSharedError(LedgerError):
 
 
 def refund_allocations(
-    participants: list[dict[str, Any]], amount: Decimal, quantum: Decimal
+    remaining: list[Decimal], amount: Decimal, quantum: Decimal
 ) -> list[Decimal]:
-    """Each participant's part of `amount`, pro rata to its share, with the shares' rounding."""
-    collected = sum((Decimal(p["share"]) for p in participants), ZERO)
-    ensure(0 < amount <= collected, "a refund is positive and within what was collected")
+    """Each participant's part of `amount`, pro rata to what it still has to get back (its
+    share less what earlier refunds returned), with the shares' rounding."""
+    outstanding = sum(remaining, ZERO)
+    ensure(0 < amount <= outstanding, "a refund is positive and within what is outstanding")
     with localcontext(ledger_context()):
-        exact = [amount * Decimal(p["share"]) / collected for p in participants]
+        exact = [amount * part / outstanding for part in remaining]
     parts = allocate(exact, amount, quantum)
-    for part, participant in zip(parts, participants, strict=True):
-        ensure(0 <= part <= Decimal(participant["share"]), "no refund above its share")
+    for part, left in zip(parts, remaining, strict=True):
+        ensure(0 <= part <= left, "no participant gets back more than its share")
     return parts
+
+
+def outstanding_shares(cycle: Cycle) -> list[Decimal]:
+    """Per participant, in rank order: its share less what refunds returned so far."""
+    returned: dict[int, Decimal] = {}
+    for refund in cycle.refunds:
+        for allocation in refund["allocations"]:
+            rank = int(allocation["rank"])
+            returned[rank] = returned.get(rank, ZERO) + Decimal(allocation["amount"])
+    return [Decimal(p["share"]) - returned.get(int(p["rank"]), ZERO) for p in cycle.participants]
 
 
 def refund_cycle(uow: UnitOfWork, command: RefundCycle, at: str) -> None:
@@ -54,7 +67,7 @@ def refund_cycle(uow: UnitOfWork, command: RefundCycle, at: str) -> None:
             f"refund of {fmt_plain(amount)} exceeds the {fmt_plain(refundable)} that cycle "
             f"{command.cycle} collected and has not refunded"
         )
-    parts = refund_allocations(cycle.participants, amount, policy.quantum)
+    parts = refund_allocations(outstanding_shares(cycle), amount, policy.quantum)
     allocations = [
         {"rank": p["rank"], "account": p["account"], "contract": p["contract"], "amount": part}
         for p, part in zip(cycle.participants, parts, strict=True)

@@ -351,3 +351,23 @@ def test_a_settlement_that_fails_midway_leaves_nothing_behind_for_a_retry(
     books = check_books(ledger, ["L", "W1", "W2", "W3"])
     assert books["insurance_fund"] == Decimal(80)
     assert books.get("clearing", Decimal(0)) == 0
+
+
+def test_the_quantum_cannot_change_once_a_cycle_has_opened(tmp_path: Path) -> None:
+    from domain.errors import PolicyError
+    from tests.support import open_test_ledger
+
+    ledger = open_test_ledger(
+        {
+            "PERSISTENCE_MODULE": "infrastructure.chain:SQLiteChainedFactory",
+            "SQLITE_DBNAME": str(tmp_path / "l.db"),
+        }
+    )
+    run(
+        ledger,
+        command("set_policy", quantum="0.01"),
+        command("open_cycle", cycle="c1", marks={"BTCUSDT": "100"}),
+    )
+    error = refusal(ledger, command("set_policy", quantum="0.0001"))
+    assert isinstance(error, PolicyError)
+    assert "a cycle opened" in str(error)
