@@ -33,7 +33,7 @@ def build(database_url: str, entries: int) -> str:
     lines = ['{"type":"open_account","id":"a","account":"busy"}']
     lines += [
         f'{{"type":"deposit","id":"d{n}","account":"busy","amount":"1.{n % 100:02d}"}}'
-        for n in range(entries - 0)
+        for n in range(entries)
     ]
     for start in range(0, len(lines), 5_000):
         ledger.apply_lines(lines[start : start + 5_000])
@@ -47,8 +47,8 @@ def load(url: str, token: str, seconds: float, clients: int, deep: bool) -> dict
     cursors: list[str] = []
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as probe:
         cursor = None
-        for _ in range(40):  # cursors spread over the history, for the deep pages
-            params = {"limit": 2500} | ({"cursor": cursor} if cursor else {})
+        for _ in range(400):  # cursors spread over the history, for the deep pages
+            params = {"limit": 500} | ({"cursor": cursor} if cursor else {})
             cursor = probe.get("/accounts/busy/fund-flows", params=params).json()["next_cursor"]
             if cursor is None:
                 break

@@ -8,11 +8,14 @@ everything; only operators post commands. Errors are application/problem+json.
 # which name dependencies local to create_app.
 
 import json
+import logging
 import threading
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
+from eventsourcing.persistence import RecordConflictError
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
@@ -20,6 +23,7 @@ from sqlalchemy import select
 
 from domain.errors import LedgerError
 from domain.explain import explain
+from domain.ledger import LossLedger
 from domain.reports import UnknownCycleError, cycle_document
 from infrastructure.audit import verify
 from infrastructure.queries import account_history, fund_flow_page, parse_as_of
@@ -28,6 +32,7 @@ from infrastructure.tables import balances, cycles, insurance_fund_history, part
 from infrastructure.tokens import Principal, principal_for
 
 PROBLEM = "application/problem+json"
+logger = logging.getLogger("lossledger.http")
 MAX_PAGE = 500
 MAX_BATCH = 1_000
 
@@ -142,12 +147,18 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 def create_app(db: str | None = None, follow_interval: float | None = 0.5) -> FastAPI:
     """The API over the ledger at `db`; read models caught up in the background when asked."""
     ledger, models = open_with_read_models(db)
+    # Readers get their own ledger whose cache fast-forwards from the store on every read, so
+    # that they never see a batch's unsaved state nor miss another process's writes.
+    reader = LossLedger(env={**models.database.env, "AGGREGATE_CACHE_FASTFORWARD": "y"})
     lock = threading.Lock()  # one writer per process: commands are applied one batch at a time
     stop = threading.Event()
 
     def follow() -> None:
         while not stop.wait(follow_interval or 1.0):
-            models.catch_up()
+            try:
+                models.catch_up()
+            except Exception:  # a passing database error must not end the catching up
+                logger.exception("read-model catch-up failed; trying again")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> Any:
@@ -173,6 +184,16 @@ def create_app(db: str | None = None, follow_interval: float | None = 0.5) -> Fa
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         return problem(400, "Bad Request", f"{where}: {first['msg']}")
+
+    @app.exception_handler(RecordConflictError)
+    async def conflict(_: Request, error: RecordConflictError) -> JSONResponse:
+        return problem(
+            409,
+            "Conflict",
+            "another writer changed the same aggregates at the same "
+            "time; what this request had not saved was not written: post it again "
+            "(commands already applied are idempotent)",
+        )
 
     @app.exception_handler(LedgerError)
     async def refused(_: Request, error: LedgerError) -> JSONResponse:
@@ -249,7 +270,7 @@ def create_app(db: str | None = None, follow_interval: float | None = 0.5) -> Fa
     @app.get("/cycles/{cycle}", response_model=dict[str, Any])
     def cycle_show(cycle: str, who: Who) -> dict[str, Any]:
         try:
-            document = cycle_document(ledger, cycle)
+            document = cycle_document(reader, cycle)
         except UnknownCycleError:
             raise not_found(f"cycle {cycle}") from None
         if who.role == "trader":
@@ -290,7 +311,7 @@ def create_app(db: str | None = None, follow_interval: float | None = 0.5) -> Fa
     def cycle_explain(cycle: str, account: str, who: Who) -> dict[str, Any]:
         reader_of(who, account)
         try:
-            return explain(ledger, account, cycle)
+            return explain(reader, account, cycle)
         except LedgerError:
             raise not_found(f"an explanation of account {account} in cycle {cycle}") from None
 
@@ -306,7 +327,7 @@ def create_app(db: str | None = None, follow_interval: float | None = 0.5) -> Fa
     @app.get("/audit/verify", response_model=VerifyResult)
     def audit_verify(who: Who) -> dict[str, Any]:
         auditor(who)
-        result = verify(ledger.recorder)  # type: ignore[arg-type]
+        result = verify(reader.recorder)  # type: ignore[arg-type]
         return {
             "ok": result.ok,
             "events": result.events,
@@ -321,6 +342,10 @@ def create_app(db: str | None = None, follow_interval: float | None = 0.5) -> Fa
         if who.role != "operator":
             raise ApiError(403, "Forbidden", "only an operator token may post commands")
         documents = _command_documents(await request.body())
+        return await run_in_threadpool(apply_documents, documents)
+
+    def apply_documents(documents: list[Any]) -> list[dict[str, Any]]:
+        """Apply a batch as `apply` does; blocking, so run off the event loop."""
         outcomes: list[dict[str, Any]] = []
         with lock:
             try:
@@ -335,7 +360,7 @@ def create_app(db: str | None = None, follow_interval: float | None = 0.5) -> Fa
                             "Command Refused",
                             str(error),
                             index=index,
-                            id=document.get("id") if isinstance(document, dict) else None,
+                            id=document.get("id"),
                             applied=outcomes,
                         ) from None
                     outcomes.append({"index": index, "id": document.get("id"), "outcome": outcome})

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
 from domain.ledger import LossLedger
@@ -63,11 +64,15 @@ class ReadModels:
 
     def __init__(self, ledger: LossLedger, database: Database) -> None:
         self.ledger = ledger
+        self.database = database
         self.engine = make_engine(database)
         metadata.create_all(self.engine)
-        with self.engine.begin() as connection:
-            if connection.execute(select(tracking.c.position)).first() is None:
-                connection.execute(insert(tracking).values(projection=PROJECTION, position=0))
+        try:
+            with self.engine.begin() as connection:
+                if connection.execute(select(tracking.c.position)).first() is None:
+                    connection.execute(insert(tracking).values(projection=PROJECTION, position=0))
+        except IntegrityError:  # another process created the tracking row at the same moment
+            pass
 
     def position(self) -> int:
         with self.engine.connect() as connection:

@@ -6,7 +6,7 @@ must show the booked figure to the last quantum on both backends.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Index, Integer, MetaData, String, Table
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, MetaData, String, Table
 
 metadata = MetaData()
 AMOUNT = String(64)
@@ -17,7 +17,7 @@ tracking = Table(
     "ll_tracking",
     metadata,
     Column("projection", String(64), primary_key=True),
-    Column("position", Integer, nullable=False),
+    Column("position", BigInteger, nullable=False),
 )
 
 balances = Table(
@@ -31,13 +31,13 @@ balances = Table(
     Column("available", AMOUNT, nullable=False),
     Column("positions", JSON, nullable=False),
     Column("at", TIME, nullable=False),
-    Column("notification_id", Integer, nullable=False),
+    Column("notification_id", BigInteger, nullable=False),
 )
 
 fund_flows = Table(
     "ll_fund_flows",
     metadata,
-    Column("notification_id", Integer, primary_key=True),
+    Column("notification_id", BigInteger, primary_key=True),
     Column("entry", Integer, primary_key=True),
     Column("account", NAME, nullable=False),
     Column("type", String(32), nullable=False),
@@ -57,7 +57,7 @@ fund_flows = Table(
 insurance_fund_history = Table(
     "ll_insurance_fund_history",
     metadata,
-    Column("notification_id", Integer, primary_key=True),
+    Column("notification_id", BigInteger, primary_key=True),
     Column("type", String(16), nullable=False),
     Column("amount", AMOUNT, nullable=False),
     Column("balance_after", AMOUNT, nullable=False),
@@ -81,7 +81,7 @@ cycles = Table(
     Column("takeovers", Integer, nullable=False),
     Column("refunded", AMOUNT, nullable=False),
     Column("summary", JSON),
-    Column("notification_id", Integer, nullable=False),
+    Column("notification_id", BigInteger, nullable=False),
 )
 
 participants = Table(
