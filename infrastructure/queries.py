@@ -59,22 +59,35 @@ def account_history(engine: Engine, account: str, as_of: str | None = None) -> d
     entries = [{field: row[field] for field in FLOW_FIELDS} for row in rows]
     if as_of is None:
         balance = {k: current[k] for k in ("cash", "margin", "withheld", "available")}
-    elif entries:
-        last = entries[-1]
-        withheld = last["withheld_after"]
-        balance = {
-            "cash": last["cash_after"],
-            "margin": last["margin_after"],
-            "withheld": withheld,
-            "available": _subtract(last["cash_after"], withheld),
-        }
     else:
-        balance = {"cash": "0", "margin": "0", "withheld": "0", "available": "0"}
+        balance = balance_as_of(entries)
     return {"account": account, "as_of": as_of, "balance": balance, "entries": entries}
 
 
-def _subtract(left: str, right: str) -> str:
-    return plain(Decimal(left) - Decimal(right))
+CASH_TO_MARGIN = ("margin_posted", "margin_released")  # moves shown once, on the cash side
+
+
+def balance_as_of(entries: list[dict[str, Any]]) -> dict[str, str]:
+    """The balance from the entries dated at or before T: their amounts summed, so that
+    commands whose business times arrived out of order still give the right figure. Withheld
+    profit is that of the latest of them in business time."""
+    cash = margin = Decimal(0)
+    for entry in entries:
+        amount = Decimal(entry["amount"])
+        if entry["balance"] == "margin":
+            margin += amount
+        else:
+            cash += amount
+            if entry["type"] in CASH_TO_MARGIN:
+                margin -= amount
+    latest = max(entries, key=lambda e: e["at"], default=None)
+    withheld = Decimal(latest["withheld_after"]) if latest else Decimal(0)
+    return {
+        "cash": plain(cash),
+        "margin": plain(margin),
+        "withheld": plain(withheld),
+        "available": plain(cash - withheld),
+    }
 
 
 def encode_cursor(notification_id: int, entry: int) -> str:

@@ -80,6 +80,11 @@ class ReadModelsSpec:
         }
         after = account_history(models.engine, "W1", parse_as_of("2026-11-22T00:00:00Z"))
         assert after["entries"][-1]["type"] == "socialized_loss"
+        # after everything, the as-of balance is the current one (margin moves included)
+        now = account_history(models.engine, "W1")
+        assert {k: Decimal(v) for k, v in after["balance"].items()} == {
+            k: Decimal(v) for k, v in now["balance"].items()
+        }
 
     def test_the_fund_history_shows_top_ups_surpluses_and_draws(
         self, open_ledger: LedgerFactory, database: Database
@@ -163,4 +168,33 @@ class TestReadModelsOnSQLite(ReadModelsSpec, OnSQLite):
 
 
 class TestReadModelsOnPostgreSQL(ReadModelsSpec, OnPostgreSQL):
+    pass
+
+
+class AsOfSpec:
+    def test_history_as_of_adds_up_entries_whose_times_arrived_out_of_order(
+        self, open_ledger: LedgerFactory, database: Database
+    ) -> None:
+        # deposits of 100 at 10:00, 50 at 12:00 and 25 at 11:00, in that log order
+        models = caught_up(
+            open_ledger,
+            database,
+            [
+                command("open_account", account="A", at="2026-11-21T09:00:00Z"),
+                command("deposit", account="A", amount="100", at="2026-11-21T10:00:00Z"),
+                command("deposit", account="A", amount="50", at="2026-11-21T12:00:00Z"),
+                command("deposit", account="A", amount="25", at="2026-11-21T11:00:00Z"),
+            ],
+        )
+        at_half_past_eleven = account_history(
+            models.engine, "A", parse_as_of("2026-11-21T11:30:00Z")
+        )
+        assert Decimal(at_half_past_eleven["balance"]["cash"]) == Decimal(125)
+
+
+class TestAsOfOnSQLite(AsOfSpec, OnSQLite):
+    pass
+
+
+class TestAsOfOnPostgreSQL(AsOfSpec, OnPostgreSQL):
     pass
