@@ -10,11 +10,11 @@ from decimal import Decimal
 from typing import Any
 
 from domain.errors import LedgerError
-from domain.ids import account_id
+from domain.ids import account_id, event_ref
 from domain.ledger import LossLedger
 from domain.money import ZERO, fmt, fmt_plain, round_down
 from domain.positions import Position
-from domain.reports import SettlementInputs, event_ref, settlement_inputs
+from domain.reports import SettlementInputs, settlement_inputs
 from domain.settlement import cycle_profits
 from domain.socialization import Waterfall, rank_candidates
 

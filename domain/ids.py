@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID, uuid5
 
 NAMESPACE = UUID("6f1d3c2e-8a4b-5c7d-9e0f-1a2b3c4d5e6f")
@@ -21,3 +22,8 @@ def command_id(command: str) -> UUID:
 
 INSURANCE_FUND_ID = uuid5(NAMESPACE, "insurance_fund")
 REGISTRY_ID = uuid5(NAMESPACE, "registry")
+
+
+def event_ref(event: Any) -> str:
+    """How the ledger cites an event: its aggregate id and version."""
+    return f"{event.originator_id}:{event.originator_version}"

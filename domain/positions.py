@@ -32,10 +32,6 @@ class Position:
     def is_open(self) -> bool:
         return self.size > 0
 
-    @property
-    def direction(self) -> int:
-        return 1 if self.side == "long" else -1
-
     def to_record(self) -> dict[str, Any]:
         return {
             "side": self.side,

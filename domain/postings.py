@@ -44,15 +44,3 @@ def posting(
 
 def postings_without_zero(postings: Iterable[Posting]) -> list[Posting]:
     return [entry for entry in postings if entry[2] != 0]
-
-
-def net_change(postings: Iterable[Posting], ledger_account: str) -> Decimal:
-    """What a list of postings adds to one ledger account's balance."""
-    change = Decimal(0)
-    for debit_account, credit_account, amount, *_kind_and_contract in postings:
-        ensure(isinstance(amount, Decimal), "a posting's amount is a Decimal")
-        if debit_account == ledger_account:
-            change -= amount  # type: ignore[operator]
-        if credit_account == ledger_account:
-            change += amount  # type: ignore[operator]
-    return change

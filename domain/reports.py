@@ -133,11 +133,6 @@ def _before(events: Iterable[Any], stop: Any) -> Any:
     return aggregate
 
 
-def event_ref(event: Any) -> str:
-    """How a report cites an event: its aggregate id and version."""
-    return f"{event.originator_id}:{event.originator_version}"
-
-
 @dataclass(frozen=True)
 class SettlementInputs:
     """What a settlement was computed from, rebuilt from the recorded events alone."""

@@ -122,7 +122,3 @@ def open_ledger(url: str | None = None) -> LossLedger:
     database = parse_database(db_url(url))
     ensure_schema(database)
     return LossLedger(env=database.env)
-
-
-def persistence_env(url: str) -> dict[str, str]:
-    return parse_database(url).env

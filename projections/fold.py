@@ -7,10 +7,12 @@ its tracking position in one transaction.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
 from domain.errors import ensure
+from domain.ids import event_ref
 from domain.money import ZERO
 from domain.postings import cash_account, margin_account
 from projections.rows import AccountView, plain, sortable_time
@@ -23,11 +25,6 @@ FUND_FLOW_KIND = {"Deposited": "top_up", "SurplusReceived": "surplus", "FundDraw
 
 def event_name(topic: str) -> str:
     return topic.rsplit(".", 1)[-1]
-
-
-def event_ref(event: Any) -> str:
-    """The id of the event behind a row: its aggregate and version."""
-    return f"{event.originator_id}:{event.originator_version}"
 
 
 def fold_account(
@@ -115,3 +112,12 @@ def ledger_changes(event: Any) -> dict[str, Decimal]:
         changes[debit] = changes.get(debit, Decimal(0)) - amount
         changes[credit] = changes.get(credit, Decimal(0)) + amount
     return changes
+
+
+def balances_from_events(events: Iterable[Any]) -> dict[str, Decimal]:
+    """Every ledger account's balance after the given events: the trial balance."""
+    balances: dict[str, Decimal] = {}
+    for event in events:
+        for ledger_account, change in ledger_changes(event).items():
+            balances[ledger_account] = balances.get(ledger_account, Decimal(0)) + change
+    return balances

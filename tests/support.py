@@ -14,7 +14,7 @@ from domain.accounts import Account
 from domain.errors import LedgerError
 from domain.ids import account_id
 from domain.ledger import LossLedger
-from projections.postings import balances_from_events
+from projections.fold import balances_from_events
 
 
 class FakeDatetimeAsISO(DatetimeAsISO):
