@@ -95,11 +95,11 @@ class LossLedger(Application[UUID]):
         at = command.at or self.unit.clock()
         if command.type == "settle_cycle":
             self.flush()  # so that the chain anchor in the settlement covers every prior command
-        versions = self.unit.versions()
+        self.unit.begin_command()
         try:
             self._dispatch(command, at)
         except LedgerError:
-            self.unit.ensure_unchanged_since(versions)
+            self.unit.ensure_unchanged()
             raise
         except BaseException:
             self.discard()  # whatever the command half-did, in the cache too, is forgotten

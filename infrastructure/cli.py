@@ -171,6 +171,43 @@ def demo_command(
         raise fail(str(error)) from None
 
 
+@app.command("bench")
+def bench_command(
+    positions: Annotated[
+        int, typer.Option(min=100, max=10_000_000, help="Positions in the generated market.")
+    ] = 100_000,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Where to run: a new SQLite file (default: in a temporary directory) or a "
+            "PostgreSQL database, in a fresh schema dropped afterwards.",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the generated market.")] = 7,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    keep: Annotated[bool, typer.Option(help="Keep the PostgreSQL schema afterwards.")] = False,
+) -> None:
+    """Measure apply, settlement, replay and projections on a market of N positions."""
+    from infrastructure.bench import run_bench
+
+    def phase(message: str) -> None:
+        errors.print(f"[dim]bench:[/dim] {message}", highlight=False)
+
+    try:
+        figures = run_bench(positions, seed=seed, db=db, keep=keep, phase=phase)
+    except LedgerError as error:
+        raise fail(str(error)) from None
+    if as_json:
+        print(json.dumps(figures))
+        return
+    for key, value in figures.items():
+        console.print(
+            f"{key:>32}  {value:,}" if isinstance(value, int | float) else f"{key:>32}  {value}",
+            highlight=False,
+        )
+
+
 @app.command("history")
 def history_command(
     account: Annotated[str, typer.Argument(help="The account id.")],

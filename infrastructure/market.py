@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
+from pathlib import Path
 from typing import Any
 
 from domain.commands import format_time
@@ -189,3 +190,119 @@ def _fills(
 def lines(market: Market) -> Iterator[str]:
     for command in market.commands:
         yield json.dumps(command, separators=(",", ":"))
+
+
+def write_bench_market(positions: int, seed: int, load: Path, settle: Path) -> dict[str, int]:
+    """A market of `positions` positions for `lossledger bench`, streamed to two files.
+
+    The same heavy-tailed accounts and positions as `generate`, accounts opened as they are
+    needed (so that the count of positions is exact), a milder crash that liquidates about 1%
+    of the positions, and the settlement in a file of its own. Returns the counts written.
+    """
+    rng = random.Random(seed)  # noqa: S311 - a reproducible market, not a secret
+    prefix = f"b{seed}"
+    counts = {"commands": 0, "accounts": 0, "positions": 0, "liquidations": 0, "closes": 0}
+    number = 0
+
+    def add(handle: Any, kind: str, **fields: Any) -> None:
+        nonlocal number
+        number += 1
+        at = format_time(MARKET_OPENS + timedelta(milliseconds=number))
+        command = {"type": kind, "id": f"{prefix}-{number:09d}", "at": at, **fields}
+        handle.write(json.dumps(command, separators=(",", ":")) + "\n")
+        counts["commands"] += 1
+
+    cycle = f"{prefix}-cycle-1"
+    contracts = list(CONTRACTS)
+    weights = [40, 25, 10, 8, 12, 5]
+    longs: list[tuple[str, str, Position]] = []
+    with load.open("w", encoding="utf-8") as out:
+        add(out, "fund_deposit", amount=fmt_plain(Decimal(positions) * 25))
+        add(
+            out,
+            "open_cycle",
+            cycle=cycle,
+            marks={c: fmt_plain(p) for c, (p, _) in CONTRACTS.items()},
+        )
+        index = 0
+        while counts["positions"] < positions:
+            index += 1
+            name = f"{prefix}-t{index:08d}"
+            cash = _pareto_amount(rng, 500.0, 1.3, 2_000_000.0)
+            add(out, "open_account", account=name)
+            add(out, "deposit", account=name, amount=fmt_plain(cash))
+            counts["accounts"] += 1
+            wanted = sorted(set(rng.choices(contracts, weights, k=rng.choice((1, 1, 1, 2, 2, 3)))))
+            for contract in wanted:
+                if counts["positions"] >= positions:
+                    break
+                price, step = CONTRACTS[contract]
+                leverage = min(MAX_LEVERAGE, max(1, round(rng.lognormvariate(1.1, 0.6))))
+                margin = (cash * Decimal(f"{rng.uniform(0.05, 0.4):.4f}")).quantize(
+                    CENT, ROUND_DOWN
+                )
+                size = (margin * leverage / price).quantize(step, ROUND_DOWN)
+                if size <= 0:
+                    size = step
+                margin = max(margin, (size * price / leverage).quantize(CENT, ROUND_UP))
+                if margin > cash:
+                    add(out, "deposit", account=name, amount=fmt_plain(margin - cash))
+                    cash = margin
+                side = "long" if rng.random() < 0.55 else "short"
+                add(
+                    out,
+                    "open_position",
+                    account=name,
+                    contract=contract,
+                    side=side,
+                    size=fmt_plain(size),
+                    price=fmt_plain(price),
+                    margin=fmt_plain(margin),
+                )
+                cash -= margin
+                counts["positions"] += 1
+                if side == "long":
+                    position = Position("long", size, price, price, margin, Decimal(0), False)
+                    longs.append((name, contract, position))
+                elif rng.random() < 0.1:
+                    half = (size / 2).quantize(step, ROUND_DOWN)
+                    if half > 0:
+                        mark = _price(price * Decimal(CRASH[contract]))
+                        add(
+                            out,
+                            "close_position",
+                            account=name,
+                            contract=contract,
+                            size=fmt_plain(half),
+                            price=fmt_plain(mark),
+                        )
+                        counts["closes"] += 1
+        for name, contract, position in longs:
+            price, step = CONTRACTS[contract]
+            mark = _price(price * Decimal(CRASH[contract]))
+            if is_liquidatable(position, mark, Decimal("0.005")):
+                bankruptcy = bankruptcy_price(
+                    "long", position.entry, position.margin, position.size
+                )
+                slippage = Decimal(f"{rng.uniform(0.005, 0.04):.4f}")
+                fill_price = _price(min(mark, bankruptcy) * (1 - slippage))
+                add(
+                    out,
+                    "liquidate",
+                    account=name,
+                    contract=contract,
+                    mark=fmt_plain(mark),
+                    fills=_fills(rng, position.size, step, fill_price),
+                )
+                counts["liquidations"] += 1
+    with settle.open("w", encoding="utf-8") as out:
+        add(
+            out,
+            "settle_cycle",
+            cycle=cycle,
+            marks={
+                c: fmt_plain(_price(price * Decimal(CRASH[c]) * RECOVERY))
+                for c, (price, _) in CONTRACTS.items()
+            },
+        )
+    return counts

@@ -1,0 +1,257 @@
+"""`lossledger bench`: a market of N positions through apply, settlement, replay and projections.
+
+Everything runs in one process on a fresh store (a SQLite file in a temporary directory, or a
+fresh schema of the given PostgreSQL database, dropped afterwards), and two reference figures
+are measured in the same run on the same machine: the eventsourcing library's own batched
+`Application.save` of as many plain events of the same size, and a raw SQLite `executemany` of
+as many rows of the same size. docs/performance.md explains every figure.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import sqlite3
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+from sqlalchemy import create_engine, text
+
+from domain.errors import LedgerError
+from domain.ledger import LossLedger
+from domain.reports import cycle_document, replay_cycle
+from infrastructure.market import write_bench_market
+from infrastructure.readmodels import ReadModels
+from infrastructure.runner import BATCH_COMMANDS, apply_file
+from infrastructure.store import Database, ensure_schema, parse_database, postgres_admin
+
+Phase = Callable[[str], None]
+
+
+def peak_rss_mib() -> float:
+    """The process's peak resident set so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextmanager
+def bench_database(db: str | None, directory: Path, keep: bool) -> Iterator[Database]:
+    """A store nobody used: a new SQLite file, or a new schema in the PostgreSQL database."""
+    if db is None:
+        yield parse_database(f"sqlite:///{directory / 'bench.db'}")
+        return
+    database = parse_database(db)
+    if database.backend == "sqlite":
+        path = Path(database.env["SQLITE_DBNAME"])
+        if path.exists() and path.stat().st_size > 0:
+            raise LedgerError(f"bench needs a store of its own: {path} already exists")
+        yield database
+        return
+    base = db.split("?", 1)[0]
+    database = parse_database(f"{base}?schema=lossledger_bench_{uuid.uuid4().hex[:8]}")
+    ensure_schema(database)
+    try:
+        yield database
+    finally:
+        if not keep:
+            postgres_admin(database, f'DROP SCHEMA IF EXISTS "{database.schema}" CASCADE')
+
+
+def _generate(positions: int, seed: int, load: Path, settle: Path) -> dict[str, int]:
+    """The market, written by a child process: its memory is not the ledger's peak RSS."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        counts: dict[str, int] = pool.apply(write_bench_market, (positions, seed, load, settle))
+    return counts
+
+
+def _applied(ledger: LossLedger, path: Path) -> tuple[float, int]:
+    started = time.perf_counter()
+    result = apply_file(ledger, path)
+    elapsed = time.perf_counter() - started
+    if not result.ok:
+        raise LedgerError(
+            f"bench market refused at line {result.refused_line} ({result.refused_id}): "
+            f"{result.reason}"
+        )
+    return elapsed, result.events_written
+
+
+def _event_sizes(database: Database, table: str) -> tuple[float, float]:
+    """Mean stored state size and topic length of the ledger's events (bytes)."""
+    engine = create_engine(database.sqlalchemy_url)
+    qualified = f'"{database.schema}".{table}' if database.schema else table
+    with engine.connect() as connection:
+        row = connection.execute(
+            text(f"SELECT avg(length(state)), avg(length(topic)) FROM {qualified}")  # noqa: S608
+        ).one()
+    engine.dispose()
+    return float(row[0]), float(row[1])
+
+
+class Plain(Aggregate):
+    """A plain aggregate for the library's reference figure: one event with a payload."""
+
+    @event("Noted")
+    def __init__(self, payload: str) -> None:
+        self.payload = payload
+
+
+def bare_library_rate(
+    database: Database, directory: Path, events: int, state_bytes: int, per_save: int
+) -> float:
+    """Events per second of the library's batched `Application.save` (save time only)."""
+    if database.backend == "sqlite":
+        env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite"}
+        env["SQLITE_DBNAME"] = str(directory / "bare.db")
+    else:
+        env = {**database.env, "PERSISTENCE_MODULE": "eventsourcing.postgres"}
+        env["POSTGRES_SCHEMA"] = f"{database.schema}_bare"
+        ensure_schema(
+            parse_database(f"{database.url.split('?', 1)[0]}?schema={env['POSTGRES_SCHEMA']}")
+        )
+    # the payload makes the stored state as large as the ledger's events (about 90 bytes of
+    # the state are the library's own fields)
+    payload = "x" * max(1, state_bytes - 90)
+    application: Application[Any] = Application(env=env)
+    saving = 0.0
+    try:
+        written = 0
+        while written < events:
+            batch = [Plain(payload) for _ in range(min(per_save, events - written))]
+            started = time.perf_counter()
+            application.save(*batch)
+            saving += time.perf_counter() - started
+            written += len(batch)
+    finally:
+        application.close()
+        if database.backend == "postgresql":
+            postgres_admin(database, f'DROP SCHEMA IF EXISTS "{env["POSTGRES_SCHEMA"]}" CASCADE')
+    return events / saving
+
+
+def raw_sqlite_rate(
+    directory: Path, rows: int, state_bytes: int, topic_bytes: int, per_batch: int
+) -> float:
+    """Rows per second of a plain `executemany` into a fresh SQLite file, the same table shape
+    and journal mode as the event store's, one transaction per batch."""
+    path = directory / "raw.db"
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute(
+        "CREATE TABLE stored_events (originator_id TEXT, originator_version INTEGER, "
+        "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))"
+    )
+    state = os.urandom(state_bytes)
+    topic = "t" * topic_bytes
+    elapsed = 0.0
+    written = 0
+    while written < rows:
+        count = min(per_batch, rows - written)
+        batch = [(uuid.uuid4().hex, 1, topic, state) for _ in range(count)]
+        started = time.perf_counter()
+        connection.execute("BEGIN")
+        connection.executemany("INSERT INTO stored_events VALUES (?, ?, ?, ?)", batch)
+        connection.execute("COMMIT")
+        elapsed += time.perf_counter() - started
+        written += count
+    connection.close()
+    return rows / elapsed
+
+
+def run_bench(
+    positions: int,
+    seed: int = 7,
+    db: str | None = None,
+    keep: bool = False,
+    phase: Phase | None = None,
+) -> dict[str, Any]:
+    """Build, apply, settle, replay and project a market of `positions` positions."""
+    say = phase or (lambda _: None)
+    with tempfile.TemporaryDirectory(prefix="lossledger-bench-") as name:
+        directory = Path(name)
+        load_file, settle_file = directory / "load.jsonl", directory / "settle.jsonl"
+        say(f"generating a market of {positions:,} positions (seed {seed})")
+        counts = _generate(positions, seed, load_file, settle_file)
+        with bench_database(db, directory, keep) as database:
+            figures = _measure(database, directory, seed, counts, load_file, settle_file, say)
+        figures.update(positions=counts["positions"], seed=seed)
+        return figures
+
+
+def _measure(
+    database: Database,
+    directory: Path,
+    seed: int,
+    counts: dict[str, int],
+    load_file: Path,
+    settle_file: Path,
+    say: Phase,
+) -> dict[str, Any]:
+    ledger = LossLedger(env=database.env)
+    try:
+        say(f"applying {counts['commands'] - 1:,} commands")
+        load_seconds, load_events = _applied(ledger, load_file)
+        say("settling the cycle")
+        settle_seconds, settle_events = _applied(ledger, settle_file)
+        save_seconds = ledger.unit.save_seconds
+        table = ledger.recorder.events_table_name  # type: ignore[attr-defined]
+    finally:
+        ledger.close()
+    cycle = f"b{seed}-cycle-1"
+    say("replaying the cycle from its events (a fresh process's view)")
+    auditor = LossLedger(env=database.env)
+    try:
+        started = time.perf_counter()
+        replay = replay_cycle(auditor, cycle)
+        replay_seconds = time.perf_counter() - started
+        if replay.differences:
+            raise LedgerError(f"bench replay differs: {replay.differences[0]}")
+        say("catching the projections up")
+        models = ReadModels(auditor, database)
+        started = time.perf_counter()
+        projected = models.catch_up()
+        projection_seconds = time.perf_counter() - started
+        models.dispose()
+        document = cycle_document(auditor, cycle)
+    finally:
+        auditor.close()
+    peak = peak_rss_mib()
+    events = load_events + settle_events
+    state_bytes, topic_bytes = _event_sizes(database, table)
+    per_save = max(1, round(load_events / max(1, counts["commands"] / BATCH_COMMANDS)))
+    say(f"measuring the library's own save of {events:,} plain events")
+    bare = bare_library_rate(database, directory, events, round(state_bytes), per_save)
+    say(f"measuring raw SQLite executemany of {events:,} rows")
+    raw = raw_sqlite_rate(directory, events, round(state_bytes), round(topic_bytes), per_save)
+    append = events / save_seconds
+    return {
+        "backend": database.backend,
+        "accounts": counts["accounts"],
+        "commands": counts["commands"],
+        "liquidations": counts["liquidations"],
+        "participants": len(document["participants"]),
+        "deficit": document["deficit"],
+        "digest": document["digest"],
+        "events_written": events,
+        "events_projected": projected,
+        "mean_event_bytes": round(state_bytes, 1),
+        "load_seconds": round(load_seconds, 3),
+        "settle_seconds": round(settle_seconds, 3),
+        "replay_seconds": round(replay_seconds, 3),
+        "projection_seconds": round(projection_seconds, 3),
+        "save_seconds": round(save_seconds, 3),
+        "peak_rss_mib": round(peak, 1),
+        "append_events_per_second": round(append),
+        "end_to_end_events_per_second": round(events / (load_seconds + settle_seconds)),
+        "bare_library_events_per_second": round(bare),
+        "raw_sqlite_rows_per_second": round(raw),
+        "append_to_raw_ratio": round(append / raw, 3),
+    }
