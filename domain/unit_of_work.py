@@ -15,6 +15,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 
+from domain.command_log import CommandRecord
 from domain.errors import ensure
 from domain.ids import INSURANCE_FUND_ID, REGISTRY_ID
 from domain.insurance_fund import InsuranceFund
@@ -115,10 +116,23 @@ class UnitOfWork:
             self.discard()
             raise
         self.save_seconds += time.perf_counter() - started
+        self._forget_command_records()
         self.pending.clear()
         self.loaded.clear()
         self.registry_draft = None
         return count
+
+    def _forget_command_records(self) -> None:
+        """The save cached every aggregate it wrote; a command record is read again only if
+        its id comes back, so it must not push the accounts and the open cycle (whose reload
+        replays every event of the cycle) out of the cache."""
+        cache: Any = self.application.repository.cache
+        if cache is None:
+            return
+        for key, aggregate in self.pending.items():
+            if isinstance(aggregate, CommandRecord):
+                with contextlib.suppress(KeyError):
+                    cache.get(key, evict=True)
 
     def discard(self) -> None:
         """Forget unsaved changes, including the cached objects they were made on."""

@@ -8,11 +8,11 @@ tracking position in one transaction, guarded so that two runners never apply an
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, create_engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
@@ -42,6 +42,7 @@ from projections.rows import AccountView, plain, sortable_time
 
 PROJECTION = "read_models"
 BATCH_EVENTS = 2_000
+PREFETCH_CHUNK = 500  # account keys per IN (...) query
 
 
 class ConcurrentCatchUpError(Exception):
@@ -108,8 +109,10 @@ class ReadModels:
                         raise ConcurrentCatchUpError
                     batch = Batch(connection)
                     to_event = self.ledger.mapper.to_domain_event
-                    for notification in notifications:
-                        batch.apply(notification.id, to_event(notification))
+                    events = [(n.id, to_event(n)) for n in notifications]
+                    batch.prefetch(event for _, event in events)
+                    for notification_id, event in events:
+                        batch.apply(notification_id, event)
                     batch.write()
             except ConcurrentCatchUpError:
                 continue  # another runner applied this batch; read on from where it stopped
@@ -145,6 +148,24 @@ class Batch:
         self.fund_rows: list[dict[str, Any]] = []
         self.participant_rows: list[dict[str, Any]] = []
         self.ledger: dict[str, Decimal] = {}
+
+    def prefetch(self, events: Iterable[Any]) -> None:
+        """Load the balance rows of every account the batch changes, a few queries in all."""
+        keys = sorted(
+            {
+                str(event.originator_id)
+                for event in events
+                if event.originator_version != 1
+                and type(event).__qualname__.startswith("Account.")
+                and type(event).__module__ == "domain.accounts"
+            }
+        )
+        for start in range(0, len(keys), PREFETCH_CHUNK):
+            chunk = keys[start : start + PREFETCH_CHUNK]
+            for row in self.connection.execute(
+                select(balances).where(balances.c.account_id.in_(chunk))
+            ).mappings():
+                self.accounts[row["account_id"]] = AccountView.from_row(dict(row))
 
     def apply(self, notification_id: int, event: Any) -> None:
         topic = f"{type(event).__module__}:{type(event).__qualname__}"
@@ -231,9 +252,15 @@ class Batch:
         new = [row for key, row in self.account_rows.items() if key in self.new_accounts]
         if new:
             connection.execute(insert(balances), new)
-        for row in existing:
+        if existing:
+            # one executemany: the key is bound under another name than the columns set
             connection.execute(
-                update(balances).where(balances.c.account_id == row["account_id"]).values(**row)
+                update(balances)
+                .where(balances.c.account_id == bindparam("key"))
+                .values(
+                    {column: bindparam(column) for column in existing[0] if column != "account_id"}
+                ),
+                [{**row, "key": row["account_id"]} for row in existing],
             )
         if self.flows:
             connection.execute(insert(fund_flows), self.flows)
@@ -251,24 +278,33 @@ class Batch:
     def _write_ledger(self) -> None:
         if not self.ledger:
             return
-        current = {
-            row.ledger_account: Decimal(row.balance)
+        current: dict[str, Decimal] = {}
+        names = sorted(self.ledger)
+        for start in range(0, len(names), PREFETCH_CHUNK):
+            chunk = names[start : start + PREFETCH_CHUNK]
             for row in self.connection.execute(
-                select(ledger_balances).where(ledger_balances.c.ledger_account.in_(self.ledger))
+                select(ledger_balances).where(ledger_balances.c.ledger_account.in_(chunk))
+            ):
+                current[row.ledger_account] = Decimal(row.balance)
+        changed = [
+            {"key": name, "balance": plain(current[name] + self.ledger[name])}
+            for name in names
+            if name in current
+        ]
+        added = [
+            {"ledger_account": name, "balance": plain(self.ledger[name])}
+            for name in names
+            if name not in current
+        ]
+        if changed:
+            self.connection.execute(
+                update(ledger_balances)
+                .where(ledger_balances.c.ledger_account == bindparam("key"))
+                .values(balance=bindparam("balance")),
+                changed,
             )
-        }
-        for ledger_account, change in sorted(self.ledger.items()):
-            balance = plain(current.get(ledger_account, Decimal(0)) + change)
-            if ledger_account in current:
-                self.connection.execute(
-                    update(ledger_balances)
-                    .where(ledger_balances.c.ledger_account == ledger_account)
-                    .values(balance=balance)
-                )
-            else:
-                self.connection.execute(
-                    insert(ledger_balances).values(ledger_account=ledger_account, balance=balance)
-                )
+        if added:
+            self.connection.execute(insert(ledger_balances), added)
 
 
 def open_with_read_models(url: str | None = None) -> tuple[LossLedger, ReadModels]:
