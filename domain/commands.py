@@ -1,13 +1,16 @@
 """The command models (SPEC 7): strict, frozen, validated at the edge.
 
 Amounts, prices and sizes arrive as strings and only as strings; a JSON number, NaN,
-Infinity, a duplicated key or an unknown field is refused with a one-line reason.
+Infinity, a duplicated key or an unknown field is refused with a one-line reason. Every bound
+of domain/limits.py that a single line can break is checked here, before the line costs more
+than one pass over its bytes (docs/limits.md).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -23,16 +26,27 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic_core import ErrorDetails
 
 from domain.errors import InvalidCommandError
+from domain.json_lines import load_batch as load_batch
+from domain.json_lines import load_json as load_json
+from domain.limits import (
+    ASSET_PATTERN,
+    CONTRACT_PATTERN,
+    IDENTIFIER_PATTERN,
+    MAX_CONTRACT_CHARS,
+    MAX_IDENTIFIER_CHARS,
+    MAX_REASON_CHARS,
+    quoted,
+)
+from domain.limits import MAX_FILLS as MAX_FILLS
+from domain.limits import MAX_LINE_BYTES as MAX_LINE_BYTES
+from domain.limits import MAX_MARKS as MAX_MARKS
 from domain.money import parse_decimal
 
-MAX_LINE_BYTES = 1_000_000
-MAX_FILLS = 1_000
-MAX_MARKS = 1_000
-
-Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@\-]{1,128}$")]
-ContractName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,32}$")]
+Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
+ContractName = Annotated[str, StringConstraints(pattern=CONTRACT_PATTERN)]
 
 
 def _decimal(value: object, info: ValidationInfo) -> Decimal:
@@ -42,15 +56,7 @@ def _decimal(value: object, info: ValidationInfo) -> Decimal:
         raise ValueError(str(error)) from None
 
 
-def _decimal_in_map(value: object) -> Decimal:
-    try:
-        return parse_decimal(value, "value")
-    except InvalidCommandError as error:
-        raise ValueError(str(error)) from None
-
-
 DecimalString = Annotated[Decimal, BeforeValidator(_decimal)]
-MapDecimal = Annotated[Decimal, BeforeValidator(_decimal_in_map)]
 
 
 class Command(BaseModel):
@@ -71,13 +77,15 @@ class Command(BaseModel):
 def normalize_time(value: str) -> str:
     """An RFC 3339 UTC time, normalized to `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`."""
     if len(value) > 40 or "T" not in value:
-        raise ValueError(f"at must be an RFC 3339 UTC time such as 2026-11-21T08:00:00Z: {value!r}")
+        raise ValueError(
+            f"at must be an RFC 3339 UTC time such as 2026-11-21T08:00:00Z: {quoted(value)}"
+        )
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"at is not an RFC 3339 time: {value!r}") from None
+        raise ValueError(f"at is not an RFC 3339 time: {quoted(value)}") from None
     if moment.utcoffset() is None or moment.utcoffset() != UTC.utcoffset(None):
-        raise ValueError(f"at must be in UTC (suffix Z or +00:00): {value!r}")
+        raise ValueError(f"at must be in UTC (suffix Z or +00:00): {quoted(value)}")
     return format_time(moment)
 
 
@@ -88,7 +96,7 @@ def format_time(moment: datetime) -> str:
 
 class SetPolicy(Command):
     type: Literal["set_policy"]
-    asset: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,12}$")] | None = None
+    asset: Annotated[str, StringConstraints(pattern=ASSET_PATTERN)] | None = None
     quantum: DecimalString | None = None
     fund_mode: Literal["share", "first"] | None = None
     fund_share: DecimalString | None = None
@@ -97,12 +105,12 @@ class SetPolicy(Command):
     denominator: Literal["selected", "all"] | None = None
     maintenance_margin_rate: (
         DecimalString
-        | Annotated[dict[ContractName, MapDecimal], Field(max_length=MAX_MARKS)]
+        | Annotated[dict[ContractName, DecimalString], Field(max_length=MAX_MARKS)]
         | None
     ) = None
     initial_margin_rate: (
         DecimalString
-        | Annotated[dict[ContractName, MapDecimal], Field(max_length=MAX_MARKS)]
+        | Annotated[dict[ContractName, DecimalString], Field(max_length=MAX_MARKS)]
         | None
     ) = None
 
@@ -132,7 +140,7 @@ class FundDeposit(Command):
     amount: DecimalString
 
 
-Marks = Annotated[dict[ContractName, MapDecimal], Field(max_length=MAX_MARKS)]
+Marks = Annotated[dict[ContractName, DecimalString], Field(max_length=MAX_MARKS)]
 
 
 class OpenCycle(Command):
@@ -185,7 +193,7 @@ class RefundCycle(Command):
     type: Literal["refund_cycle"]
     cycle: Identifier
     amount: DecimalString
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=MAX_REASON_CHARS)]
 
 
 AnyCommand = Annotated[
@@ -218,52 +226,16 @@ COMMAND_TYPES = (
 _ADAPTER: TypeAdapter[AnyCommand] = TypeAdapter(AnyCommand)
 
 
-def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    document: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in document:
-            raise InvalidCommandError(f"duplicated key {key!r} in one object")
-        document[key] = value
-    return document
-
-
-def _refuse_number(text: str) -> Any:
-    raise InvalidCommandError(f'numbers must be strings: write "{text}" instead of {text}')
-
-
-def _refuse_constant(text: str) -> Any:
-    raise InvalidCommandError(f"{text} is not allowed: numbers are decimal strings")
-
-
-def load_json(line: str | bytes) -> Any:
-    """A JSON value with no floats, no NaN or Infinity and no duplicated keys."""
-    if len(line) > MAX_LINE_BYTES:
-        raise InvalidCommandError(f"line is longer than {MAX_LINE_BYTES} bytes")
-    if isinstance(line, bytes):
-        try:
-            line = line.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise InvalidCommandError(f"line is not valid UTF-8 (byte {error.start})") from None
-    try:
-        return json.loads(
-            line,
-            parse_float=_refuse_number,
-            parse_int=_refuse_number,
-            parse_constant=_refuse_constant,
-            object_pairs_hook=_refuse_duplicate_keys,
-        )
-    except json.JSONDecodeError as error:
-        raise InvalidCommandError(f"not valid JSON: {error.msg} at column {error.colno}") from None
-
-
 def parse_command(document: Any) -> AnyCommand:
     """A command model from a decoded JSON object, or an InvalidCommandError naming the field."""
     if not isinstance(document, dict):
-        raise InvalidCommandError("a command must be a JSON object")
-    kind = document.get("type")
+        raise InvalidCommandError(f"a command must be a JSON object, got {_json_kind(document)}")
+    if "type" not in document:
+        raise InvalidCommandError(f"missing field type: expected one of {', '.join(COMMAND_TYPES)}")
+    kind = document["type"]
     if kind not in COMMAND_TYPES:
         raise InvalidCommandError(
-            f"unknown command type {kind!r}: expected one of {', '.join(COMMAND_TYPES)}"
+            f"unknown command type {quoted(kind)}: expected one of {', '.join(COMMAND_TYPES)}"
         )
     try:
         return _ADAPTER.validate_python(document)
@@ -271,17 +243,81 @@ def parse_command(document: Any) -> AnyCommand:
         raise InvalidCommandError(_one_line(error)) from None
 
 
+def _json_kind(value: object) -> str:
+    kinds = {bool: "a boolean", type(None): "null", list: "an array", dict: "an object"}
+    return kinds.get(type(value), "a string" if isinstance(value, str) else "a number")
+
+
+_PATTERN_RULES = {
+    IDENTIFIER_PATTERN: f"1 to {MAX_IDENTIFIER_CHARS} of A-Z a-z 0-9 _ . : @ -",
+    CONTRACT_PATTERN: f"1 to {MAX_CONTRACT_CHARS} of A-Z a-z 0-9 _ . -",
+    ASSET_PATTERN: "1 to 12 of A-Z 0-9",
+}
+_UNION_FIELDS = ("maintenance_margin_rate", "initial_margin_rate")
+_PLAIN_PART = re.compile(r"[A-Za-z0-9_\-]{1,40}")
+
+
+def _location(parts: tuple[int | str, ...]) -> str:
+    """A field path for a message: fills[0].price, marks.BTCUSDT, marks['a b']."""
+    text = ""
+    for index, part in enumerate(parts):
+        if index == 1 and parts[0] in _UNION_FIELDS:
+            continue  # pydantic's name of a member of the union (a rate or a map of rates)
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif _PLAIN_PART.fullmatch(part):
+            text += f".{part}" if text else part
+        else:
+            text += f"[{quoted(part)}]" if text else quoted(part)
+    return text or "command"
+
+
+def _first_error(error: ValidationError) -> ErrorDetails:
+    """The first field's error; of a union's members, the one that went deepest into the input
+    (a map of rates with a bad rate is reported as that rate, not as "not a string")."""
+    details = error.errors(include_url=False)
+    first = details[0]
+    field = first["loc"][:2]
+    return max(
+        (detail for detail in details if detail["loc"][:2] == field),
+        key=lambda detail: len(detail["loc"]),
+    )
+
+
 def _one_line(error: ValidationError) -> str:
-    first = error.errors(include_url=False)[0]
-    location = ".".join(str(part) for part in first["loc"][1:]) or "command"
-    message = str(first["msg"]).removeprefix("Value error, ")
-    if first["type"] == "missing":
-        return f"missing field {location}"
-    if first["type"] == "extra_forbidden":
-        return f"unknown field {location}"
-    if first["type"] == "string_pattern_mismatch":
-        return f"{location} has characters or a length the ledger does not allow"
-    return f"{location}: {message}"
+    first = _first_error(error)
+    parts, kind, context = first["loc"][1:], first["type"], first.get("ctx", {})
+    key = None
+    if parts and parts[-1] == "[key]":
+        parts, key = parts[:-2], parts[-2]
+    location = _location(parts)
+    given = f", got {quoted(first['input'])}"
+    messages = {
+        "missing": f"missing field {location}",
+        "extra_forbidden": f"unknown field {location}",
+        "string_type": f"{location} must be a JSON string, not {_json_kind(first['input'])}",
+        "dict_type": f"{location} must be a JSON object, not {_json_kind(first['input'])}",
+        "model_type": f"{location} must be a JSON object, not {_json_kind(first['input'])}",
+        "list_type": f"{location} must be a JSON array, not {_json_kind(first['input'])}",
+        "literal_error": f"{location} must be {context.get('expected')}{given}",
+        "too_long": f"{location} has more than {context.get('max_length')} items",
+        "too_short": f"{location} needs at least {context.get('min_length')} item",
+        "string_too_long": f"{location} is longer than {context.get('max_length')} characters",
+        "string_too_short": f"{location} must not be empty",
+    }
+    if kind == "string_pattern_mismatch":
+        rule = _PATTERN_RULES.get(str(context.get("pattern")), "see docs/limits.md")
+        refused = "has characters or a length the ledger does not allow"
+        if key is not None:
+            return f"{location} key {quoted(key)} {refused} ({rule})"
+        return f"{location} {refused} ({rule}){given}"
+    if kind == "value_error":
+        message = str(first["msg"]).removeprefix("Value error, ")
+        for named in {str(parts[-1]), str(parts[0])} if parts else set():
+            if message.startswith(f"{named} "):  # our validators name the field: use the path
+                return location + message[len(named) :]
+        return message
+    return messages.get(kind, f"{location}: {first['msg']}")
 
 
 def content_hash(document: dict[str, Any]) -> tuple[str, str]:

@@ -94,3 +94,7 @@ class PositionNotLiquidatableError(LedgerError):
 
 class PolicyError(LedgerError):
     """Raised when a policy field is out of range or may no longer change."""
+
+
+class TooManyParticipantsError(LedgerError):
+    """Raised when a settlement would select more participants than the documented bound."""

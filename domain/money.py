@@ -6,20 +6,18 @@ Every rounding names its mode at the call site. Amounts cross boundaries as stri
 from __future__ import annotations
 
 import decimal
+import re
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Decimal
 from fractions import Fraction
 
 from domain.errors import AmountNotInQuantaError, InvalidCommandError
+from domain.limits import MAX_DECIMAL_CHARS, MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS, quoted
 
 # SPEC 3: compute exactly at high precision, round only where an amount is booked.
 PRECISION_DIGITS = 80
 
 DEFAULT_QUANTUM = Decimal("0.00000001")
 DEFAULT_ASSET = "USDT"
-
-# Documented bounds on what a command may carry (docs/decisions.md).
-MAX_INTEGER_DIGITS = 18
-MAX_FRACTION_DIGITS = 18
 
 ZERO = Decimal(0)
 
@@ -37,26 +35,41 @@ decimal.DefaultContext.prec = PRECISION_DIGITS
 decimal.DefaultContext.traps[decimal.FloatOperation] = True
 
 
+_NOT_PLAIN = re.compile(r"[^0-9.\-]")
+_PLAIN_DECIMAL = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_DIGITS_RULE = (
+    f"at most {MAX_INTEGER_DIGITS} digits before and {MAX_FRACTION_DIGITS} after the point, "
+    f"{MAX_DECIMAL_CHARS} characters in all"
+)
+
+
 def parse_decimal(text: object, field: str) -> Decimal:
-    """A decimal from a command's string; never from a float, never NaN or infinite."""
+    """A decimal from a command's string; never from a float, never NaN or infinite.
+
+    The checks run in a fixed order, each before any work that the input could make costly:
+    type, blanks, characters, length, form, digits. Only then is the Decimal built.
+    """
     if not isinstance(text, str):
         raise InvalidCommandError(f'{field} must be a decimal string such as "12.5"')
-    stripped = text.strip()
-    if stripped != text or not stripped:
-        raise InvalidCommandError(f"{field} must be a plain decimal string, got {text!r}")
-    if any(character not in "0123456789.-" for character in stripped):
-        raise InvalidCommandError(f"{field} must be a plain decimal string, got {text!r}")
-    try:
-        value = Decimal(stripped)
-    except decimal.InvalidOperation:
-        raise InvalidCommandError(f"{field} is not a decimal number: {text!r}") from None
-    whole, _, fraction = stripped.lstrip("-").partition(".")
+    if not text or text.strip() != text:
+        raise InvalidCommandError(f"{field} must be a plain decimal string, got {quoted(text)}")
+    if _NOT_PLAIN.search(text):
+        raise InvalidCommandError(
+            f"{field} must be a plain decimal string (digits, one point, an optional leading "
+            f"minus; no exponent), got {quoted(text)}"
+        )
+    if len(text) > MAX_DECIMAL_CHARS:
+        raise InvalidCommandError(
+            f"{field} has more digits than the ledger allows ({_DIGITS_RULE})"
+        )
+    if not _PLAIN_DECIMAL.fullmatch(text):
+        raise InvalidCommandError(f"{field} is not a decimal number: {quoted(text)}")
+    whole, _, fraction = text.lstrip("-").partition(".")
     if len(whole.lstrip("0")) > MAX_INTEGER_DIGITS or len(fraction) > MAX_FRACTION_DIGITS:
         raise InvalidCommandError(
-            f"{field} has more digits than the ledger allows "
-            f"({MAX_INTEGER_DIGITS} before and {MAX_FRACTION_DIGITS} after the point)"
+            f"{field} has more digits than the ledger allows ({_DIGITS_RULE})"
         )
-    return value
+    return Decimal(text)
 
 
 def require_positive(value: Decimal, field: str) -> Decimal:
