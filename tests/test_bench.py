@@ -1,0 +1,107 @@
+"""`lossledger bench`: the figures it promises, on both backends, and the market it builds."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from infrastructure.market import write_bench_market
+from tests.databases import POSTGRES_URL, SKIP_POSTGRES
+from tests.test_cli import LOSSLEDGER
+
+REQUIRED = {
+    "positions",
+    "accounts",
+    "participants",
+    "events_written",
+    "load_seconds",
+    "settle_seconds",
+    "replay_seconds",
+    "projection_seconds",
+    "peak_rss_mib",
+    "append_events_per_second",
+    "bare_library_events_per_second",
+    "raw_sqlite_rows_per_second",
+}
+
+
+def bench(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [LOSSLEDGER, "bench", "--json", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def check_figures(figures: dict[str, object], positions: int, backend: str) -> None:
+    assert set(figures) >= REQUIRED, REQUIRED - set(figures)
+    assert figures["positions"] == positions
+    assert figures["backend"] == backend
+    assert 0 < int(str(figures["accounts"])) < positions  # accounts hold one to three positions
+    assert int(str(figures["participants"])) > 0
+    assert int(str(figures["liquidations"])) > 0
+    # every event written was projected, by a process that did not write them
+    assert figures["events_written"] == figures["events_projected"]
+    for key in REQUIRED - {"positions", "accounts", "participants", "events_written"}:
+        assert float(str(figures[key])) > 0, key
+    assert str(figures["digest"]).startswith("sha256:")
+
+
+def test_bench_prints_every_figure_on_sqlite() -> None:
+    run = bench("--positions", "300", "--seed", "3")
+    assert run.returncode == 0, run.stderr
+    figures = json.loads(run.stdout)
+    check_figures(figures, 300, "sqlite")
+    # the same seed builds the same market: the settlement digest is the same
+    again = json.loads(bench("--positions", "300", "--seed", "3").stdout)
+    assert again["digest"] == figures["digest"]
+
+
+@pytest.mark.skipif(SKIP_POSTGRES, reason="PostgreSQL skipped on request")
+def test_bench_runs_in_a_fresh_postgresql_schema_and_drops_it() -> None:
+    run = bench("--positions", "300", "--seed", "3", "--db", POSTGRES_URL)
+    assert run.returncode == 0, run.stderr
+    figures = json.loads(run.stdout)
+    check_figures(figures, 300, "postgresql")
+    sqlite_figures = json.loads(bench("--positions", "300", "--seed", "3").stdout)
+    assert figures["digest"] == sqlite_figures["digest"]  # the backends agree
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        left = connection.execute(
+            "SELECT schema_name FROM information_schema.schemata "
+            "WHERE schema_name LIKE 'lossledger_bench_%'"
+        ).fetchall()
+    assert left == []
+
+
+def test_bench_refuses_a_store_that_is_not_its_own(tmp_path: Path) -> None:
+    existing = tmp_path / "ledger.db"
+    existing.write_bytes(b"someone's ledger")
+    run = bench("--positions", "300", "--db", f"sqlite:///{existing}")
+    assert run.returncode == 1
+    assert "bench needs a store of its own" in run.stderr
+    assert existing.read_bytes() == b"someone's ledger"
+
+
+def test_the_bench_market_has_exactly_n_positions_and_about_one_percent_liquidated(
+    tmp_path: Path,
+) -> None:
+    load, settle = tmp_path / "load.jsonl", tmp_path / "settle.jsonl"
+    counts = write_bench_market(20_000, 11, load, settle)
+    commands = [json.loads(text) for text in load.read_text(encoding="utf-8").splitlines()]
+    opened = [c for c in commands if c["type"] == "open_position"]
+    liquidated = [c for c in commands if c["type"] == "liquidate"]
+    assert len(opened) == counts["positions"] == 20_000
+    assert len(liquidated) == counts["liquidations"]
+    assert 0.005 <= len(liquidated) / len(opened) <= 0.02
+    assert len({c["id"] for c in commands}) == len(commands)
+    assert [json.loads(settle.read_text(encoding="utf-8"))["type"]] == ["settle_cycle"]
+    digest = hashlib.sha256(load.read_bytes()).hexdigest()
+    write_bench_market(20_000, 11, load, settle)
+    assert hashlib.sha256(load.read_bytes()).hexdigest() == digest
