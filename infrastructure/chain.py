@@ -21,6 +21,8 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
+from infrastructure import faults
+
 GENESIS = bytes(32)
 DOMAIN_TAG = b"lossledger-chain-v1\n"
 PAGE = 10_000
@@ -95,6 +97,14 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
             previous = link(previous, position, event)
             links.append((position, previous))
         c.executemany(f"INSERT INTO {self.chain_table} (position, chain_hash) VALUES (?, ?)", links)
+        faults.inserting(stored_events)
+        return positions
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        positions: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+        faults.reached("insert_committed")
         return positions
 
     def chain_head(self) -> tuple[int, bytes] | None:
@@ -180,6 +190,14 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
             ),
             links,
         )
+        faults.inserting(stored_events)
+        return positions
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        positions: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+        faults.reached("insert_committed")
         return positions
 
     def chain_head(self) -> tuple[int, bytes] | None:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
 from domain.ledger import LossLedger
+from infrastructure import faults
 from infrastructure.store import Database, db_url, ensure_schema, parse_database
 from infrastructure.tables import (
     READ_MODELS,
@@ -114,8 +115,10 @@ class ReadModels:
                     for notification_id, event in events:
                         batch.apply(notification_id, event)
                     batch.write()
+                    faults.reached("projection_write")
             except ConcurrentCatchUpError:
                 continue  # another runner applied this batch; read on from where it stopped
+            faults.reached("projection_commit")
             applied += len(notifications)
             if progress is not None:
                 progress(len(notifications))
