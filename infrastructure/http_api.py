@@ -28,6 +28,7 @@ from domain.reports import UnknownCycleError, cycle_document
 from infrastructure.audit import verify
 from infrastructure.queries import account_history, fund_flow_page, parse_as_of
 from infrastructure.readmodels import open_with_read_models
+from infrastructure.runner import apply_lines
 from infrastructure.tables import balances, cycles, insurance_fund_history, participants
 from infrastructure.tokens import Principal, principal_for
 
@@ -345,32 +346,25 @@ def create_app(db: str | None = None, follow_interval: float | None = 0.5) -> Fa
         return await run_in_threadpool(apply_documents, documents)
 
     def apply_documents(documents: list[Any]) -> list[dict[str, Any]]:
-        """Apply a batch as `apply` does; blocking, so run off the event loop."""
-        outcomes: list[dict[str, Any]] = []
+        """Apply a batch as `apply` does, with its bounded retries on a conflicting save;
+        blocking, so run off the event loop."""
         with lock:
-            try:
-                for index, document in enumerate(documents):
-                    try:
-                        outcome = ledger.execute_line(json.dumps(document))
-                    except LedgerError as error:
-                        ledger.flush()
-                        models.catch_up()
-                        raise ApiError(
-                            422,
-                            "Command Refused",
-                            str(error),
-                            index=index,
-                            id=document.get("id"),
-                            applied=outcomes,
-                        ) from None
-                    outcomes.append({"index": index, "id": document.get("id"), "outcome": outcome})
-                ledger.flush()
-            except ApiError:
-                raise
-            except BaseException:
-                ledger.discard()
-                raise
+            result = apply_lines(ledger, [json.dumps(document) for document in documents])
         models.catch_up()
+        outcomes = [
+            {"index": index, "id": documents[index].get("id"), "outcome": outcome}
+            for index, outcome in enumerate(result.outcomes or [])
+        ]
+        if result.refused_line is not None:
+            index = result.refused_line - 1
+            raise ApiError(
+                409 if result.gave_up else 422,
+                "Conflict" if result.gave_up else "Command Refused",
+                result.reason or "refused",
+                index=index,
+                id=documents[index].get("id"),
+                applied=outcomes,
+            )
         return outcomes
 
     app.state.models = models

@@ -1,16 +1,43 @@
-"""Applying a JSON Lines command file: batched atomic saves, stop at the first refusal."""
+"""Applying JSON Lines commands: batched atomic saves, stop at the first refusal, bounded retries.
+
+Commands are saved 1,000 at a time, each batch in one transaction. When another writer saved
+changes to the same aggregates first, the save conflicts: the batch is discarded with every
+cached aggregate, and applied again from the last save (the commands the other writer applied
+come back "already applied"), up to a bounded number of attempts with a jittered backoff. Then
+`apply` stops with a one-line reason, as at a refusal (docs/reliability.md).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Iterator
+import os
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any, BinaryIO
 
+from eventsourcing.persistence import RecordConflictError
+
+from domain.commands import MAX_LINE_BYTES
 from domain.errors import LedgerError
 from domain.ledger import APPLIED, LossLedger
+from infrastructure import faults
 
 BATCH_COMMANDS = 1_000  # commands saved together in one transaction
+ATTEMPTS_ENV = "LOSSLEDGER_APPLY_ATTEMPTS"
+DEFAULT_ATTEMPTS = 5  # tries of a batch whose save conflicts with another writer
+MAX_ATTEMPTS = 100
+BACKOFF_SECONDS = 0.05  # the longest wait before the first retry; doubled for each next one
+SKIP_CHUNK = 64 * 1024  # an over-long line is skipped this many bytes at a time
+MAX_BATCHES = 10**9  # a bound on the batches of one source, far above any real file
+
+
+class ApplySettingError(LedgerError):
+    """Raised when LOSSLEDGER_APPLY_ATTEMPTS is not a whole number from 1 to 100."""
 
 
 @dataclass
@@ -22,22 +49,70 @@ class ApplyResult:
     refused_line: int | None = None
     refused_id: str | None = None
     reason: str | None = None
+    conflicts: int = 0  # saves that conflicted with another writer, each retried or given up
+    gave_up: bool = False  # the stop is the retry bound, not a rule of the ledger
+    outcomes: list[str] | None = None  # per command, when asked for (a bounded batch)
 
     @property
     def ok(self) -> bool:
         return self.refused_line is None
 
 
-def read_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            line = raw.rstrip(b"\r\n")
-            if line.strip():
-                yield number, line
+@dataclass(frozen=True)
+class Line:
+    """A non-blank line: its number, its text (None when too long), where it starts and ends
+    (byte offsets in a file, indexes in a list)."""
+
+    number: int
+    text: str | bytes | None
+    start: int
+    end: int
 
 
-def _command_id(line: bytes) -> str | None:
+LineSource = Callable[[int, int], Iterator[Line]]  # the lines from a position and a line number
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Everything before `position` is saved (or changed nothing); the counts up to there."""
+
+    position: int = 0
+    line: int = 0
+    applied: int = 0
+    already_applied: int = 0
+    outcomes: int = 0
+
+
+def read_lines(handle: BinaryIO, position: int = 0, number: int = 0) -> Iterator[Line]:
+    """The non-blank lines from a byte offset, numbered after `number`. A line longer than
+    MAX_LINE_BYTES is never held whole: it comes with text None, its rest skipped in chunks."""
+    handle.seek(position)
+    for raw in iter(partial(handle.readline, MAX_LINE_BYTES + 2), b""):  # room for "\r\n"
+        number += 1
+        start, position = position, position + len(raw)
+        text = raw.rstrip(b"\r\n")
+        if len(raw) == MAX_LINE_BYTES + 2 and not raw.endswith(b"\n"):
+            position += _skip_rest_of_line(handle)
+            yield Line(number, None, start, position)
+        elif len(text) > MAX_LINE_BYTES:
+            yield Line(number, None, start, position)
+        elif text.strip():
+            yield Line(number, text, start, position)
+
+
+def _skip_rest_of_line(handle: BinaryIO) -> int:
+    skipped = 0
+    for chunk in iter(partial(handle.readline, SKIP_CHUNK), b""):
+        skipped += len(chunk)
+        if chunk.endswith(b"\n"):
+            break
+    return skipped
+
+
+def _command_id(line: str | bytes | None) -> str | None:
     """The id of a refused line, as far as it can be read, for the error message."""
+    if line is None:
+        return None
     try:
         value = json.loads(line).get("id")
     except Exception:
@@ -45,36 +120,201 @@ def _command_id(line: bytes) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def apply_attempts() -> int:
+    """How many times a conflicting batch is tried: LOSSLEDGER_APPLY_ATTEMPTS, default 5."""
+    value = os.environ.get(ATTEMPTS_ENV, "").strip()
+    if not value:
+        return DEFAULT_ATTEMPTS
+    if not value.isdigit() or not 1 <= int(value) <= MAX_ATTEMPTS:
+        raise ApplySettingError(
+            f"{ATTEMPTS_ENV} must be a whole number from 1 to {MAX_ATTEMPTS}, got {value!r}"
+        )
+    return int(value)
+
+
+def forget_cache(ledger: LossLedger) -> None:
+    """Evict every cached aggregate, so that the next loads read what is stored now."""
+    cache: Any = ledger.repository.cache
+    if cache is not None:
+        for key in list(cache.cache):
+            with contextlib.suppress(KeyError):
+                cache.get(key, evict=True)
+
+
 def apply_file(
     ledger: LossLedger, path: Path, progress: Callable[[int], None] | None = None
 ) -> ApplyResult:
     """Apply every command of a file; earlier commands stay applied when a later one is refused."""
-    result = ApplyResult()
+    with path.open("rb") as handle:
+        return apply_source(ledger, partial(read_lines, handle), progress)
+
+
+def apply_lines(ledger: LossLedger, lines: Sequence[str | bytes]) -> ApplyResult:
+    """Apply a bounded batch of command lines as `apply` does, keeping each outcome."""
+
+    def source(position: int, _number: int) -> Iterator[Line]:
+        for index in range(position, len(lines)):
+            yield Line(index + 1, lines[index], index, index + 1)
+
+    return apply_source(ledger, source, None, ApplyResult(outcomes=[]))
+
+
+def apply_source(
+    ledger: LossLedger,
+    source: LineSource,
+    progress: Callable[[int], None] | None = None,
+    result: ApplyResult | None = None,
+) -> ApplyResult:
+    """Apply the lines of a source, a conflicting batch tried again up to the bound."""
+    attempts = apply_attempts()
+    applier = _Applier(ledger, source, progress, result or ApplyResult())
     written_before = ledger.events_written
-    batch = 0
+    attempt, stuck_at = 1, -1
     try:
-        for number, line in read_lines(path):
-            result.lines = number
+        # bounded: each round either ends the pass, or counts an attempt, or saved more first
+        for _ in range(attempts * MAX_BATCHES):
             try:
-                outcome = ledger.execute_line(line)
-            except LedgerError as error:
-                result.refused_line, result.refused_id = number, _command_id(line)
-                result.reason = str(error)
+                applier.run()
                 break
-            if outcome == APPLIED:
-                result.applied += 1
-                batch += 1
-            else:
-                result.already_applied += 1
-            if batch >= BATCH_COMMANDS:
-                ledger.flush()
-                batch = 0
-            if progress is not None:
-                progress(len(line) + 1)
-        ledger.flush()
+            except RecordConflictError as error:
+                ledger.discard()
+                forget_cache(ledger)
+                applier.rewind()
+                # the bound is on attempts in a row at one batch: a retry that saved, or found
+                # saved, more of the lines before conflicting again starts counting afresh
+                attempt = attempt + 1 if applier.saved.position == stuck_at else 2
+                stuck_at = applier.saved.position
+                if attempt > attempts:
+                    applier.give_up(attempts, error)
+                    break
+                # jittered, so that two writers that collided do not collide again in step
+                time.sleep(random.uniform(0, BACKOFF_SECONDS * 2 ** (attempt - 2)))  # noqa: S311
     except BaseException:
         ledger.discard()
         raise
     finally:
-        result.events_written = ledger.events_written - written_before
-    return result
+        applier.result.events_written = ledger.events_written - written_before
+    return applier.result
+
+
+class _Applier:
+    """One pass over the lines from the last save, and what to rewind to when a save conflicts."""
+
+    def __init__(
+        self,
+        ledger: LossLedger,
+        source: LineSource,
+        progress: Callable[[int], None] | None,
+        result: ApplyResult,
+    ) -> None:
+        self.ledger, self.source, self.progress, self.result = ledger, source, progress, result
+        self.saved = Checkpoint()
+        self.pending = 0  # commands applied since the last save
+        self.first_unsaved: Line | None = None
+        self.reported = 0  # how far progress was reported (a retry does not report twice)
+        self.applied_since_forget = False  # this process's cache may miss other writers' work
+
+    def run(self) -> None:
+        """From the last save to the end or to the first refusal; RecordConflictError when a
+        save conflicts (the caller rewinds and runs again)."""
+        self.first_unsaved = None
+        for line in self.source(self.saved.position, self.saved.line):
+            self.result.lines = line.number
+            if self.first_unsaved is None:
+                self.first_unsaved = line
+            outcome = self._execute(line)
+            if outcome is None:
+                return
+            self._count(line, outcome)
+            if self.progress is not None and line.end > self.reported:
+                self.progress(line.end - self.reported)
+                self.reported = line.end
+        self._save()
+
+    def _execute(self, line: Line) -> str | None:
+        """The command's outcome; None when it is refused (the refusal is recorded)."""
+        if line.text is None:
+            self._refuse(line, f"line {line.number} is longer than {MAX_LINE_BYTES} bytes")
+            return None
+        written = self.ledger.events_written
+        try:
+            outcome = self.ledger.execute_line(line.text)
+        except LedgerError:
+            # Refused on this process's view. Save what came before, then look again at what
+            # is stored: another writer may have applied this very command, or what it checks.
+            self._save(line.start, line.number - 1)
+            forget_cache(self.ledger)
+            try:
+                outcome = self.ledger.execute_line(line.text)
+            except LedgerError as error:
+                self._refuse(line, str(error))
+                return None
+        if self.ledger.events_written != written:  # a settlement saved the commands before it
+            self._checkpoint(line.start, line.number - 1)
+            self.pending = 0
+        return outcome
+
+    def _count(self, line: Line, outcome: str) -> None:
+        result = self.result
+        if outcome == APPLIED:
+            result.applied += 1
+            self.pending += 1
+            self.applied_since_forget = True
+        else:
+            result.already_applied += 1
+        if result.outcomes is not None:
+            result.outcomes.append(outcome)
+        if outcome != APPLIED and self.applied_since_forget:
+            # Applied by someone else after this process applied commands: what it cached may
+            # be older than the store. Save, and read every aggregate afresh from here on.
+            self._save(line.end, line.number)
+            forget_cache(self.ledger)
+            self.applied_since_forget = False
+        elif self.pending == 0:
+            self._checkpoint(line.end, line.number)
+        elif self.pending >= BATCH_COMMANDS:
+            self._save(line.end, line.number)
+            faults.reached("batch")
+
+    def _save(self, position: int | None = None, number: int = 0) -> None:
+        """Save the batch; everything before `position` is then saved, when one is given."""
+        self.ledger.flush()
+        self.pending = 0
+        if position is not None:
+            self._checkpoint(position, number)
+
+    def _checkpoint(self, position: int, number: int) -> None:
+        result = self.result
+        self.saved = Checkpoint(
+            position, number, result.applied, result.already_applied, len(result.outcomes or ())
+        )
+        self.first_unsaved = None
+
+    def _refuse(self, line: Line, reason: str) -> None:
+        self._save(line.start, line.number - 1)  # the commands before a refusal stay applied
+        result = self.result
+        result.refused_line, result.refused_id = line.number, _command_id(line.text)
+        result.reason = reason
+
+    def rewind(self) -> None:
+        """Back to the last save: the discarded batch's counts and outcomes are forgotten."""
+        result, saved = self.result, self.saved
+        result.applied, result.already_applied = saved.applied, saved.already_applied
+        if result.outcomes is not None:
+            del result.outcomes[saved.outcomes :]
+        self.pending = 0
+        self.applied_since_forget = False
+        result.conflicts += 1
+
+    def give_up(self, attempts: int, error: Exception) -> None:
+        line = self.first_unsaved
+        result = self.result
+        result.gave_up = True
+        result.refused_line = line.number if line else self.saved.line + 1
+        result.refused_id = _command_id(line.text) if line else None
+        cause = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        result.reason = (
+            f"another writer changed the same aggregates at the same time, {attempts} "
+            f"attempt{'s' if attempts > 1 else ''} in a row ({cause}); nothing from this line "
+            "on was saved: apply the file again"
+        )

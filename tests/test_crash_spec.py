@@ -1,0 +1,185 @@
+"""Crash safety (issue 7): a `lossledger` process killed with SIGKILL at any moment of `apply`, of
+a settlement or of a projection catch-up leaves a store that verifies, reconciles, balances and
+holds every command and every settlement wholly or not at all; applying the file again completes
+the work, to the clean run's result. Real processes, killed at injected points
+(infrastructure/faults.py) and at seeded random moments; `make soak` kills many more.
+"""
+
+from __future__ import annotations
+
+import random
+import tracemalloc
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from domain.commands import MAX_LINE_BYTES
+from infrastructure.runner import BATCH_COMMANDS, apply_file
+from infrastructure.store import Database
+from tests.crashing import (
+    LedgerState,
+    MarketFile,
+    check_complete,
+    check_survived,
+    clean_run,
+    killed_after,
+    killed_at,
+    log_position,
+    read_state,
+    run,
+    settled_cycles,
+    tracking_position,
+    write_market,
+)
+from tests.databases import OnPostgreSQL, OnSQLite, fresh_database
+from tests.support import SpecLedger
+
+# 300 accounts make more than a batch of commands before the first settlement; 40 more open a
+# second cycle that carries the first one's positions.
+CRASH_ACCOUNTS = (300, 40)
+RECORDED = "domain.command_log:CommandRecord.Accepted"
+
+
+@dataclass(frozen=True)
+class CleanRun:
+    state: LedgerState
+
+
+@pytest.fixture(scope="module")
+def crash_market(tmp_path_factory: pytest.TempPathFactory) -> MarketFile:
+    return write_market(tmp_path_factory.mktemp("crash") / "market.jsonl", CRASH_ACCOUNTS)
+
+
+@pytest.fixture(scope="module")
+def clean(crash_market: MarketFile) -> CleanRun:
+    """The same file applied once, uninterrupted, on SQLite: what every store must end as."""
+    with fresh_database("sqlite") as database:
+        clean_run(crash_market, database)
+        return CleanRun(read_state(database, crash_market.cycles))
+
+
+def recorded(state: LedgerState) -> int:
+    return sum(1 for topic, _ in state.events.values() if topic == RECORDED)
+
+
+class CrashSpec:
+    def test_a_ledger_killed_at_every_injected_point_in_turn_completes_the_work_when_applied_again(
+        self, database: Database, crash_market: MarketFile, clean: CleanRun
+    ) -> None:
+        market, file, url = crash_market, str(crash_market.path), database.url
+        first, second = market.cycles
+
+        def survived(by_cli: bool = False) -> LedgerState:
+            return check_survived(database, market, clean.state, by_cli=by_cli)
+
+        # killed inside the first insert, events and chain rows written, not committed
+        killed_at("insert:1", "apply", file, db=url)
+        assert survived().events == {}
+        # killed after the first batch committed, before the next command was read
+        killed_at("batch:1", "apply", file, db=url)
+        state = survived()
+        assert (recorded(state), settled_cycles(state, market)) == (BATCH_COMMANDS, [])
+        # killed inside the insert that carries the first settlement: nothing of it is stored
+        killed_at("settle_insert:1", "apply", file, db=url)
+        state = survived()
+        assert (recorded(state), settled_cycles(state, market)) == (
+            market.settle_line(first) - 1,
+            [],
+        )
+        # killed just after the first settlement committed
+        killed_at("insert_committed:1", "apply", file, db=url)
+        assert settled_cycles(survived(), market) == [first]
+        # killed inside the second settlement's insert
+        killed_at("settle_insert:1", "apply", file, db=url)
+        state = survived()
+        assert (recorded(state), settled_cycles(state, market)) == (
+            market.settle_line(second) - 1,
+            [first],
+        )
+        # every command saved, then killed inside the read models' batch before its commit
+        projected = tracking_position(database)
+        killed_at("projection_write:1", "apply", file, db=url)
+        assert tracking_position(database) == projected < log_position(database)
+        assert settled_cycles(survived(), market) == [first, second]
+        # a rebuild of the read models killed after its first batch committed
+        killed_at("projection_commit:1", "projections", "rebuild", db=url)
+        assert 0 < tracking_position(database) < log_position(database)
+        survived(by_cli=True)
+        # applied again: nothing left to do, and the store is the clean run's
+        again = run("apply", file, "-q", db=url)
+        assert again.returncode == 0, again.stderr
+        assert f"0 applied, {len(market.commands)} already applied" in again.stdout
+        check_complete(read_state(database, market.cycles), clean.state)
+
+    def test_a_ledger_killed_at_a_random_moment_completes_the_work_when_applied_again(
+        self, backend: str, crash_market: MarketFile, clean: CleanRun, tmp_path: Path
+    ) -> None:
+        rng = random.Random(f"crash-{backend}")  # reproducible moments
+        file = str(crash_market.path)
+        for attempt in range(4):  # a run that finished before its moment: a sooner one, afresh
+            with fresh_database(backend) as database:
+                delay = rng.uniform(0.05, 0.6) / 2**attempt
+                barrier = tmp_path / f"go-{attempt}"
+                if not killed_after(delay, barrier, "apply", file, db=database.url):
+                    continue
+                check_survived(database, crash_market, clean.state, by_cli=True)
+                again = run("apply", file, "-q", db=database.url)
+                assert again.returncode == 0, again.stderr
+                check_complete(read_state(database, crash_market.cycles), clean.state)
+                return
+        pytest.fail("every run finished before the moment it was to be killed at")
+
+
+class TestCrashOnSQLite(CrashSpec, OnSQLite):
+    pass
+
+
+class TestCrashOnPostgreSQL(CrashSpec, OnPostgreSQL):
+    pass
+
+
+def test_a_fault_point_that_does_not_exist_is_refused_rather_than_ignored(tmp_path: Path) -> None:
+    done = run("verify", db=f"sqlite:///{tmp_path / 'ledger.db'}", env={"LOSSLEDGER_FAULT": "nope"})
+    assert done.returncode != 0
+    assert "unknown point 'nope'" in done.stderr
+
+
+# --- a line longer than the bound is refused without being held whole --------------------------
+
+
+def padded_account(account: str, size: int, ending: bytes = b"\n") -> bytes:
+    """An open_account line of exactly `size` bytes before its line ending (JSON whitespace)."""
+    head = f'{{"type":"open_account","id":"{account}","account":"{account}"'.encode()
+    return head + b" " * (size - len(head) - 1) + b"}" + ending
+
+
+def test_a_line_of_exactly_the_bound_is_applied_and_one_byte_more_is_refused(
+    ledger: SpecLedger, tmp_path: Path
+) -> None:
+    path = tmp_path / "bound.jsonl"
+    path.write_bytes(
+        padded_account("at-bound", MAX_LINE_BYTES)
+        + padded_account("crlf", MAX_LINE_BYTES, b"\r\n")
+        + padded_account("over", MAX_LINE_BYTES + 1)
+    )
+    result = apply_file(ledger, path)
+    assert (result.applied, result.refused_line) == (2, 3)
+    assert result.reason == f"line 3 is longer than {MAX_LINE_BYTES} bytes"
+
+
+def test_a_huge_line_is_refused_by_number_without_being_read_whole(
+    ledger: SpecLedger, tmp_path: Path
+) -> None:
+    path = tmp_path / "huge.jsonl"
+    huge = 30 * MAX_LINE_BYTES
+    path.write_bytes(padded_account("first", 60) + padded_account("huge", huge) + b"{}\n")
+    tracemalloc.start()
+    try:
+        result = apply_file(ledger, path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (result.applied, result.refused_line, result.refused_id) == (1, 2, None)
+    assert result.reason == f"line 2 is longer than {MAX_LINE_BYTES} bytes"
+    assert peak < 5 * MAX_LINE_BYTES  # a few copies of one bounded read, not the 30 MB line
