@@ -258,13 +258,13 @@ _PLAIN_PART = re.compile(r"[A-Za-z0-9_\-]{1,40}")
 
 
 def _location(parts: tuple[int | str, ...]) -> str:
-    """A field path for a message: fills[0].price, marks.BTCUSDT, marks['a b']."""
+    """A field path for a message: fills[1].price, marks.BTCUSDT, marks['a b']."""
     text = ""
     for index, part in enumerate(parts):
         if index == 1 and parts[0] in _UNION_FIELDS:
             continue  # pydantic's name of a member of the union (a rate or a map of rates)
         if isinstance(part, int):
-            text += f"[{part}]"
+            text += f"[{part + 1}]"  # numbered from 1, as the liquidation's own checks number fills
         elif _PLAIN_PART.fullmatch(part):
             text += f".{part}" if text else part
         else:

@@ -1,0 +1,1 @@
+"""Corpora of command lines the specifications feed to the ledger."""
