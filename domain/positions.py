@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Literal
@@ -56,7 +56,9 @@ class Position:
         )
 
     def with_changes(self, **changes: Any) -> Position:
-        return replace(self, **changes)
+        # what dataclasses.replace does, without its per-field introspection (settlement
+        # calls this twice per position)
+        return Position(**{**self.__dict__, **changes})
 
 
 def pnl(side: Side, size: Decimal, price_from: Decimal, price_to: Decimal) -> Decimal:

