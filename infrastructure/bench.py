@@ -34,6 +34,7 @@ from infrastructure.runner import BATCH_COMMANDS, apply_file
 from infrastructure.store import Database, ensure_schema, parse_database, postgres_admin
 
 Phase = Callable[[str], None]
+CACHE_FLOOR = 200_000  # the ledger's default AGGREGATE_CACHE_MAXSIZE
 
 
 def peak_rss_mib() -> float:
@@ -195,7 +196,11 @@ def _measure(
     settle_file: Path,
     say: Phase,
 ) -> dict[str, Any]:
-    ledger = LossLedger(env=database.env)
+    # the aggregate cache holds every account of the cycle (a warm settlement, as in an
+    # exchange's long-running writer); docs/performance.md gives the memory this costs
+    cache = max(CACHE_FLOOR, counts["accounts"] + counts["accounts"] // 10)
+    env = {**database.env, "AGGREGATE_CACHE_MAXSIZE": str(cache)}
+    ledger = LossLedger(env=env)
     try:
         say(f"applying {counts['commands'] - 1:,} commands")
         load_seconds, load_events = _applied(ledger, load_file)
@@ -205,9 +210,10 @@ def _measure(
         table = ledger.recorder.events_table_name  # type: ignore[attr-defined]
     finally:
         ledger.close()
+        del ledger  # the replay below is a fresh process's view: its cache starts empty
     cycle = f"b{seed}-cycle-1"
     say("replaying the cycle from its events (a fresh process's view)")
-    auditor = LossLedger(env=database.env)
+    auditor = LossLedger(env=env)
     try:
         started = time.perf_counter()
         replay = replay_cycle(auditor, cycle)
@@ -234,6 +240,7 @@ def _measure(
     append = events / save_seconds
     return {
         "backend": database.backend,
+        "aggregate_cache_size": cache,
         "accounts": counts["accounts"],
         "commands": counts["commands"],
         "liquidations": counts["liquidations"],
