@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -37,6 +37,7 @@ from domain.registry import Registry
 from domain.unit_of_work import UnitOfWork
 
 APPLIED = "applied"
+PREFETCH_CHUNK = 500  # ids per existence query
 ALREADY_APPLIED = "already applied"
 
 
@@ -112,6 +113,35 @@ class LossLedger(Application[UUID]):
         )
         return APPLIED
 
+    def prefetch(self, lines: Sequence[str | bytes]) -> None:
+        """Look up, a few queries in all, which of the coming commands' ids and new accounts
+        are stored yet, so that executing them asks the store nothing about the others.
+        A line that does not parse is left for `execute_line` to refuse."""
+        existing = getattr(self.recorder, "existing_originators", None)
+        if existing is None:
+            return
+        wanted: set[UUID] = set()
+        for line in lines:
+            try:
+                document = load_json(line)
+            except LedgerError:
+                continue
+            if not isinstance(document, dict):
+                continue
+            if isinstance(document.get("id"), str):
+                wanted.add(command_id(document["id"]))
+            if document.get("type") == "open_account" and isinstance(document.get("account"), str):
+                wanted.add(account_id(document["account"]))
+        cache: Any = self.repository.cache
+        unknown = sorted(
+            key
+            for key in wanted
+            if key not in self.unit.pending and (cache is None or key not in cache.cache)
+        )
+        for start in range(0, len(unknown), PREFETCH_CHUNK):
+            chunk = unknown[start : start + PREFETCH_CHUNK]
+            self.unit.absent.update(set(chunk) - existing(chunk))
+
     def flush(self) -> int:
         """Save what the accepted commands changed; the number of events written."""
         written = self.unit.flush()
@@ -125,6 +155,7 @@ class LossLedger(Application[UUID]):
         """Execute and save commands with the semantics of `apply`: the commands before a
         refusal are saved, the refused one writes nothing, and its error is raised."""
         outcomes = []
+        self.prefetch(lines)
         try:
             for line in lines:
                 outcomes.append(self.execute_line(line))

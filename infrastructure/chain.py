@@ -165,6 +165,17 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
                 return
             after = int(rows[-1][0])
 
+    def existing_originators(self, originator_ids: Sequence[UUID]) -> set[UUID]:
+        """Which of the given aggregates have events: one query for a batch's lookups."""
+        marks = ",".join("?" * len(originator_ids))
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT DISTINCT originator_id FROM {self.events_table_name} "
+                f"WHERE originator_id IN ({marks})",
+                [i.hex for i in originator_ids],
+            )
+            return {UUID(row[0]) for row in c.fetchall()}
+
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         """Every event of the given aggregates, by aggregate and version: one query for many
         aggregates (a replay folds every account of a cycle)."""
@@ -279,6 +290,15 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
             if len(rows) < PAGE:
                 return
             after = int(rows[-1]["position"])
+
+    def existing_originators(self, originator_ids: Sequence[UUID]) -> set[UUID]:
+        """Which of the given aggregates have events: one query for a batch's lookups."""
+        statement = SQL(
+            "SELECT DISTINCT originator_id FROM {events} WHERE originator_id = ANY(%s)"
+        ).format(events=self._events())
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (list(originator_ids),))
+            return {row["originator_id"] for row in curs.fetchall()}
 
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         """Every event of the given aggregates, by aggregate and version, in one query."""

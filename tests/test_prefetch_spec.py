@@ -1,0 +1,84 @@
+"""The lookup ahead of a batch (LossLedger.prefetch) changes how many queries a batch asks,
+never what it records: same events, and another writer's commands still come back applied."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from eventsourcing.persistence import RecordConflictError
+
+from domain.ledger import ALREADY_APPLIED, APPLIED
+from tests.databases import OnPostgreSQL, OnSQLite
+from tests.support import SpecLedger, command, line, market
+
+LedgerFactory = Callable[[], SpecLedger]
+
+
+def documents() -> list[str]:
+    return [
+        line(d)
+        for d in [
+            *market(["alice", "bob"], deposit="500"),
+            command("open_cycle", cycle="c1", marks={"BTCUSDT": "100"}),
+            command(
+                "open_position",
+                account="alice",
+                contract="BTCUSDT",
+                side="long",
+                size="1",
+                price="100",
+                margin="20",
+            ),
+        ]
+    ]
+
+
+def stored(ledger: SpecLedger) -> list[tuple[str, int, str, bytes]]:
+    return [
+        (str(n.originator_id), n.originator_version, n.topic, n.state)
+        for n in ledger.recorder.select_notifications(start=1, limit=10_000)
+    ]
+
+
+class PrefetchSpec:
+    def test_a_prefetched_batch_records_exactly_what_a_plain_one_does(
+        self, open_ledger: LedgerFactory
+    ) -> None:
+        lines = documents()
+        ledger = open_ledger()
+        ledger.prefetch([*lines, "not json", '{"type":"open_account"}'])  # bad lines are left
+        assert len(ledger.unit.absent) == len(lines) + 2  # every id, and two new accounts
+        outcomes = [ledger.execute_line(text) for text in lines]
+        ledger.flush()
+        assert outcomes == [APPLIED] * len(lines)
+        assert ledger.unit.absent == set()  # each id stopped being absent once it was recorded
+        again = open_ledger()
+        again.prefetch(lines)
+        assert again.unit.absent == set()  # everything is stored now
+        assert again.apply_lines(lines) == [ALREADY_APPLIED] * len(lines)
+        assert len(stored(again)) == len(stored(ledger)) > 0
+
+    def test_another_writer_between_the_lookup_and_the_save_makes_the_save_conflict(
+        self, open_ledger: LedgerFactory
+    ) -> None:
+        lines = documents()
+        mine, theirs = open_ledger(), open_ledger()
+        mine.prefetch(lines)
+        assert theirs.apply_lines(lines[:2]) == [APPLIED, APPLIED]  # alice opened and funded
+        before = stored(theirs)
+        for text in lines[:2]:
+            assert mine.execute_line(text) == APPLIED  # believed absent: no query asked
+        with pytest.raises(RecordConflictError):
+            mine.flush()
+        assert stored(theirs) == before  # nothing of the conflicting batch was written
+        assert mine.unit.absent == set()  # the discard forgot the lookup with the batch
+        assert mine.apply_lines(lines) == [ALREADY_APPLIED] * 2 + [APPLIED] * (len(lines) - 2)
+
+
+class TestPrefetchOnSQLite(OnSQLite, PrefetchSpec):
+    pass
+
+
+class TestPrefetchOnPostgreSQL(OnPostgreSQL, PrefetchSpec):
+    pass
