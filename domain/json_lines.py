@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import accumulate
 from typing import Any
 
 from domain.errors import InvalidCommandError
@@ -45,6 +46,7 @@ def _refuse_constant(text: str) -> Any:
 
 
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_DEPTH_CHANGE = {"[": 1, "{": 1, "]": -1, "}": -1}
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
@@ -53,12 +55,8 @@ def _nesting_depth_exceeds(text: str, limit: int) -> bool:
     the JSON parser recurses once per level, and a line of brackets would overflow the stack."""
     if text.count("[") + text.count("{") <= limit:
         return False
-    depth = 0
-    for bracket in _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)):
-        depth += 1 if bracket in "[{" else -1
-        if depth > limit:
-            return True
-    return False
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(map(_DEPTH_CHANGE.__getitem__, brackets)), default=0) > limit
 
 
 def _text_of(line: str | bytes) -> str:
