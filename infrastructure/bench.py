@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import resource
 import sqlite3
+import statistics
 import tempfile
 import time
 import uuid
@@ -173,18 +174,42 @@ def run_bench(
     db: str | None = None,
     keep: bool = False,
     phase: Phase | None = None,
+    repeats: int = 1,
 ) -> dict[str, Any]:
-    """Build, apply, settle, replay and project a market of `positions` positions."""
+    """Build a market of `positions` positions, then apply, settle, replay and project it
+    `repeats` times, each on a fresh store; every figure is the median of the runs."""
     say = phase or (lambda _: None)
+    if repeats > 1 and db is not None and db.startswith("sqlite"):
+        raise LedgerError("--repeats needs a store per run: leave --db out for SQLite")
     with tempfile.TemporaryDirectory(prefix="lossledger-bench-") as name:
         directory = Path(name)
         load_file, settle_file = directory / "load.jsonl", directory / "settle.jsonl"
         say(f"generating a market of {positions:,} positions (seed {seed})")
         counts = _generate(positions, seed, load_file, settle_file)
-        with bench_database(db, directory, keep) as database:
-            figures = _measure(database, directory, seed, counts, load_file, settle_file, say)
-        figures.update(positions=counts["positions"], seed=seed)
+        runs = []
+        for run in range(1, repeats + 1):
+            if repeats > 1:
+                say(f"run {run} of {repeats}")
+            workdir = directory / f"run{run}"
+            workdir.mkdir()
+            with bench_database(db, workdir, keep) as database:
+                runs.append(_measure(database, workdir, seed, counts, load_file, settle_file, say))
+        figures = _medians(runs)
+        figures.update(positions=counts["positions"], seed=seed, repeats=repeats)
         return figures
+
+
+def _medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each number the median of the runs (the same for counts); anything else the first's."""
+    figures: dict[str, Any] = {}
+    for key, value in runs[0].items():
+        values = [run[key] for run in runs]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            figures[key] = value
+        else:
+            middle = statistics.median(values)
+            figures[key] = type(value)(round(middle, 3) if isinstance(value, float) else middle)
+    return figures
 
 
 def _measure(

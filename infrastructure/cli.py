@@ -187,6 +187,9 @@ def bench_command(
     seed: Annotated[int, typer.Option(help="Seed of the generated market.")] = 7,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     keep: Annotated[bool, typer.Option(help="Keep the PostgreSQL schema afterwards.")] = False,
+    repeats: Annotated[
+        int, typer.Option(min=1, max=9, help="Runs on fresh stores; figures are medians.")
+    ] = 1,
 ) -> None:
     """Measure apply, settlement, replay and projections on a market of N positions."""
     from infrastructure.bench import run_bench
@@ -195,7 +198,7 @@ def bench_command(
         errors.print(f"[dim]bench:[/dim] {message}", highlight=False)
 
     try:
-        figures = run_bench(positions, seed=seed, db=db, keep=keep, phase=phase)
+        figures = run_bench(positions, seed=seed, db=db, keep=keep, phase=phase, repeats=repeats)
     except LedgerError as error:
         raise fail(str(error)) from None
     if as_json:

@@ -59,9 +59,11 @@ def test_bench_prints_every_figure_on_sqlite() -> None:
     assert run.returncode == 0, run.stderr
     figures = json.loads(run.stdout)
     check_figures(figures, 300, "sqlite")
-    # the same seed builds the same market: the settlement digest is the same
-    again = json.loads(bench("--positions", "300", "--seed", "3").stdout)
+    # the same seed builds the same market: the settlement digest is the same, run after run
+    again = json.loads(bench("--positions", "300", "--seed", "3", "--repeats", "2").stdout)
     assert again["digest"] == figures["digest"]
+    assert again["repeats"] == 2
+    assert again["events_written"] == figures["events_written"]
 
 
 @pytest.mark.skipif(SKIP_POSTGRES, reason="PostgreSQL skipped on request")
