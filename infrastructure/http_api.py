@@ -28,7 +28,7 @@ from domain.reports import UnknownCycleError, cycle_document
 from infrastructure.audit import verify
 from infrastructure.queries import account_history, fund_flow_page, parse_as_of
 from infrastructure.readmodels import open_with_read_models
-from infrastructure.runner import apply_lines
+from infrastructure.runner import apply_lines, forget_cache
 from infrastructure.tables import balances, cycles, insurance_fund_history, participants
 from infrastructure.tokens import Principal, principal_for
 
@@ -349,6 +349,8 @@ def create_app(db: str | None = None, follow_interval: float | None = 0.5) -> Fa
         """Apply a batch as `apply` does, with its bounded retries on a conflicting save;
         blocking, so run off the event loop."""
         with lock:
+            # A long-lived process: what it cached may be older than other writers' work.
+            forget_cache(ledger)
             result = apply_lines(ledger, [json.dumps(document) for document in documents])
         models.catch_up()
         outcomes = [

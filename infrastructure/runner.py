@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import random
 import time
@@ -20,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from eventsourcing.persistence import RecordConflictError
+from eventsourcing.persistence import OperationalError, RecordConflictError
 
 from domain.commands import MAX_LINE_BYTES
 from domain.errors import LedgerError
@@ -34,6 +35,15 @@ MAX_ATTEMPTS = 100
 BACKOFF_SECONDS = 0.05  # the longest wait before the first retry; doubled for each next one
 SKIP_CHUNK = 64 * 1024  # an over-long line is skipped this many bytes at a time
 MAX_BATCHES = 10**9  # a bound on the batches of one source, far above any real file
+
+
+logger = logging.getLogger("lossledger.apply")
+# What a batch is applied again for: another writer saved the same aggregates first (a version
+# conflict), or the database turned the transaction away for now (SQLite's "database is locked"
+# when a concurrent writer committed first; on PostgreSQL, what eventsourcing's own retries of
+# lock timeouts, serialization failures and deadlocks left over). Either way nothing of the
+# batch was written, and its commands are idempotent.
+RETRIED = (RecordConflictError, OperationalError)
 
 
 class ApplySettingError(LedgerError):
@@ -133,12 +143,19 @@ def apply_attempts() -> int:
 
 
 def forget_cache(ledger: LossLedger) -> None:
-    """Evict every cached aggregate, so that the next loads read what is stored now."""
+    """Forget the unit of work's aggregates and evict every cached one, so that the next loads
+    read what is stored now. Unsaved changes are lost: save or discard them first."""
+    ledger.discard()
     cache: Any = ledger.repository.cache
     if cache is not None:
         for key in list(cache.cache):
             with contextlib.suppress(KeyError):
                 cache.get(key, evict=True)
+
+
+def _cached(ledger: LossLedger) -> bool:
+    cache: Any = ledger.repository.cache
+    return cache is not None and bool(cache.cache)
 
 
 def apply_file(
@@ -176,9 +193,8 @@ def apply_source(
             try:
                 applier.run()
                 break
-            except RecordConflictError as error:
-                ledger.discard()
-                forget_cache(ledger)
+            except RETRIED as error:
+                forget_cache(ledger)  # the batch is discarded, and what it was computed from
                 applier.rewind()
                 # the bound is on attempts in a row at one batch: a retry that saved, or found
                 # saved, more of the lines before conflicting again starts counting afresh
@@ -187,6 +203,15 @@ def apply_source(
                 if attempt > attempts:
                     applier.give_up(attempts, error)
                     break
+                logger.warning(
+                    "line %d: %s; applying from this line again (attempt %d of %d)",
+                    applier.resume_line(),
+                    "another writer saved changes to the same aggregates first"
+                    if isinstance(error, RecordConflictError)
+                    else f"the database turned the batch away ({error})",
+                    attempt,
+                    attempts,
+                )
                 # jittered, so that two writers that collided do not collide again in step
                 time.sleep(random.uniform(0, BACKOFF_SECONDS * 2 ** (attempt - 2)))  # noqa: S311
     except BaseException:
@@ -212,11 +237,13 @@ class _Applier:
         self.pending = 0  # commands applied since the last save
         self.first_unsaved: Line | None = None
         self.reported = 0  # how far progress was reported (a retry does not report twice)
-        self.applied_since_forget = False  # this process's cache may miss other writers' work
+        # The cache may miss other writers' work once this process has loaded anything.
+        self.applied_since_forget = _cached(ledger)
 
     def run(self) -> None:
         """From the last save to the end or to the first refusal; RecordConflictError when a
-        save conflicts (the caller rewinds and runs again)."""
+        save conflicts, OperationalError when the database turned it away for now (the caller
+        rewinds and runs again)."""
         self.first_unsaved = None
         for line in self.source(self.saved.position, self.saved.line):
             self.result.lines = line.number
@@ -244,6 +271,7 @@ class _Applier:
             # is stored: another writer may have applied this very command, or what it checks.
             self._save(line.start, line.number - 1)
             forget_cache(self.ledger)
+            self.applied_since_forget = False
             try:
                 outcome = self.ledger.execute_line(line.text)
             except LedgerError as error:
@@ -306,15 +334,23 @@ class _Applier:
         self.applied_since_forget = False
         result.conflicts += 1
 
+    def resume_line(self) -> int:
+        """The number of the first line not saved: where the next attempt starts."""
+        return self.first_unsaved.number if self.first_unsaved else self.saved.line + 1
+
     def give_up(self, attempts: int, error: Exception) -> None:
         line = self.first_unsaved
         result = self.result
         result.gave_up = True
-        result.refused_line = line.number if line else self.saved.line + 1
+        result.refused_line = self.resume_line()
         result.refused_id = _command_id(line.text) if line else None
         cause = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        what = (
+            "another writer changed the same aggregates at the same time"
+            if isinstance(error, RecordConflictError)
+            else "the database turned the batch away"
+        )
         result.reason = (
-            f"another writer changed the same aggregates at the same time, {attempts} "
-            f"attempt{'s' if attempts > 1 else ''} in a row ({cause}); nothing from this line "
-            "on was saved: apply the file again"
+            f"{what}, {attempts} attempt{'s' if attempts > 1 else ''} in a row ({cause}); "
+            "nothing from this line on was saved: apply the file again"
         )
