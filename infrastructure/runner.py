@@ -34,7 +34,7 @@ DEFAULT_ATTEMPTS = 5  # tries of a batch whose save conflicts with another write
 MAX_ATTEMPTS = 100
 BACKOFF_SECONDS = 0.05  # the longest wait before the first retry; doubled for each next one
 SKIP_CHUNK = 64 * 1024  # an over-long line is skipped this many bytes at a time
-MAX_BATCHES = 10**9  # a bound on the batches of one source, far above any real file
+MAX_PASSES = 10**9  # a bound on the passes over one source, far above any real one
 
 
 logger = logging.getLogger("lossledger.apply")
@@ -183,37 +183,16 @@ def apply_source(
     result: ApplyResult | None = None,
 ) -> ApplyResult:
     """Apply the lines of a source, a conflicting batch tried again up to the bound."""
-    attempts = apply_attempts()
-    applier = _Applier(ledger, source, progress, result or ApplyResult())
+    applier = _Applier(ledger, source, progress, result or ApplyResult(), apply_attempts())
     written_before = ledger.events_written
-    attempt, stuck_at = 1, -1
     try:
-        # bounded: each round either ends the pass, or counts an attempt, or saved more first
-        for _ in range(attempts * MAX_BATCHES):
+        for _ in range(MAX_PASSES):  # each pass ends the lines, or saves more, or counts an attempt
             try:
                 applier.run()
                 break
             except RETRIED as error:
-                forget_cache(ledger)  # the batch is discarded, and what it was computed from
-                applier.rewind()
-                # the bound is on attempts in a row at one batch: a retry that saved, or found
-                # saved, more of the lines before conflicting again starts counting afresh
-                attempt = attempt + 1 if applier.saved.position == stuck_at else 2
-                stuck_at = applier.saved.position
-                if attempt > attempts:
-                    applier.give_up(attempts, error)
+                if not applier.again_after(error):
                     break
-                logger.warning(
-                    "line %d: %s; applying from this line again (attempt %d of %d)",
-                    applier.resume_line(),
-                    "another writer saved changes to the same aggregates first"
-                    if isinstance(error, RecordConflictError)
-                    else f"the database turned the batch away ({error})",
-                    attempt,
-                    attempts,
-                )
-                # jittered, so that two writers that collided do not collide again in step
-                time.sleep(random.uniform(0, BACKOFF_SECONDS * 2 ** (attempt - 2)))  # noqa: S311
     except BaseException:
         ledger.discard()
         raise
@@ -231,8 +210,11 @@ class _Applier:
         source: LineSource,
         progress: Callable[[int], None] | None,
         result: ApplyResult,
+        attempts: int,
     ) -> None:
         self.ledger, self.source, self.progress, self.result = ledger, source, progress, result
+        self.attempts = attempts
+        self.attempt, self.stuck_at = 1, -1  # the attempt at the batch that starts at stuck_at
         self.saved = Checkpoint()
         self.pending = 0  # commands applied since the last save
         self.first_unsaved: Line | None = None
@@ -324,6 +306,31 @@ class _Applier:
         result.refused_line, result.refused_id = line.number, _command_id(line.text)
         result.reason = reason
 
+    def again_after(self, error: Exception) -> bool:
+        """After a failed save: forget the batch and what it was computed from, rewind, and
+        wait a little; False once the batch has had all its attempts."""
+        forget_cache(self.ledger)
+        self.rewind()
+        # the bound is on attempts in a row at one batch: a retry that saved, or found saved,
+        # more of the lines before failing again starts counting afresh
+        self.attempt = self.attempt + 1 if self.saved.position == self.stuck_at else 2
+        self.stuck_at = self.saved.position
+        if self.attempt > self.attempts:
+            self.give_up(error)
+            return False
+        logger.warning(
+            "line %d: %s; applying from this line again (attempt %d of %d)",
+            self.resume_line(),
+            "another writer saved changes to the same aggregates first"
+            if isinstance(error, RecordConflictError)
+            else f"the database turned the batch away ({error})",
+            self.attempt,
+            self.attempts,
+        )
+        # jittered, so that two writers that collided do not collide again in step
+        time.sleep(random.uniform(0, BACKOFF_SECONDS * 2 ** (self.attempt - 2)))  # noqa: S311
+        return True
+
     def rewind(self) -> None:
         """Back to the last save: the discarded batch's counts and outcomes are forgotten."""
         result, saved = self.result, self.saved
@@ -338,7 +345,7 @@ class _Applier:
         """The number of the first line not saved: where the next attempt starts."""
         return self.first_unsaved.number if self.first_unsaved else self.saved.line + 1
 
-    def give_up(self, attempts: int, error: Exception) -> None:
+    def give_up(self, error: Exception) -> None:
         line = self.first_unsaved
         result = self.result
         result.gave_up = True
@@ -350,7 +357,8 @@ class _Applier:
             if isinstance(error, RecordConflictError)
             else "the database turned the batch away"
         )
+        plural = "s" if self.attempts > 1 else ""
         result.reason = (
-            f"{what}, {attempts} attempt{'s' if attempts > 1 else ''} in a row ({cause}); "
-            "nothing from this line on was saved: apply the file again"
+            f"{what}, {self.attempts} attempt{plural} in a row ({cause}); nothing from this line "
+            "on was saved: apply the file again"
         )
