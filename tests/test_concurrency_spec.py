@@ -9,7 +9,7 @@ processes released together from a barrier (tests/crashing.py).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -49,7 +49,9 @@ def deposit(account: str, amount: int, identifier: str) -> str:
     return line(command("deposit", account=account, amount=str(amount), id=identifier))
 
 
-def lines_of(texts: list[str], before: dict[int, object] | None = None) -> runner.LineSource:
+def lines_of(
+    texts: list[str], before: dict[int, Callable[[], object]] | None = None
+) -> runner.LineSource:
     """A source of lines that calls `before[index]()` the first time it is about to give that
     line: another writer acting at a chosen moment of this one's batch."""
     pending = dict(before or {})
@@ -57,7 +59,7 @@ def lines_of(texts: list[str], before: dict[int, object] | None = None) -> runne
     def source(position: int, _number: int) -> Iterator[Line]:
         for index in range(position, len(texts) + 1):
             act = pending.pop(index, None)
-            if callable(act):
+            if act is not None:
                 act()
             if index < len(texts):
                 yield Line(index + 1, texts[index], index, index + 1)
@@ -74,7 +76,7 @@ class InterleavedSpec:
     in memory, not yet saved."""
 
     def test_a_batch_that_lost_the_race_is_applied_again_and_finds_the_winners_commands_applied(
-        self, open_ledger: LedgerFactory
+        self, open_ledger: LedgerFactory, caplog: pytest.LogCaptureFixture
     ) -> None:
         this, other = open_ledger(), open_ledger()
         texts = [line(d) for d in market(["alice", "bob"], deposit="100")]
@@ -83,6 +85,9 @@ class InterleavedSpec:
         result = apply_source(this, source, None, ApplyResult(outcomes=[]))
         assert (result.conflicts, result.applied, result.already_applied) == (1, 2, 2)
         assert result.outcomes == ["already applied", "already applied", "applied", "applied"]
+        assert [r.getMessage() for r in caplog.records] == [
+            f"line 1: {RETRIED}; applying from this line again (attempt 2 of 5)"
+        ]
         assert (cash(open_ledger, "alice"), cash(open_ledger, "bob")) == (
             Decimal(100),
             Decimal(100),
@@ -121,7 +126,7 @@ class InterleavedSpec:
         other.apply_lines([line(d) for d in market(["alice"], deposit="100")])
         texts = [deposit("alice", n, f"mine-{n}") for n in range(1, 7)]
 
-        def theirs(n: int) -> object:  # another process each time, reading what is stored
+        def theirs(n: int) -> Callable[[], object]:  # another process each time, afresh
             return lambda: open_ledger().apply_lines([deposit("alice", 1000, f"theirs-{n}")])
 
         # the other writer slips in before the second command of each of the three batches

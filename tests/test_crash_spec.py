@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 import tracemalloc
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -41,22 +40,17 @@ CRASH_ACCOUNTS = (300, 40)
 RECORDED = "domain.command_log:CommandRecord.Accepted"
 
 
-@dataclass(frozen=True)
-class CleanRun:
-    state: LedgerState
-
-
 @pytest.fixture(scope="module")
 def crash_market(tmp_path_factory: pytest.TempPathFactory) -> MarketFile:
     return write_market(tmp_path_factory.mktemp("crash") / "market.jsonl", CRASH_ACCOUNTS)
 
 
 @pytest.fixture(scope="module")
-def clean(crash_market: MarketFile) -> CleanRun:
+def clean(crash_market: MarketFile) -> LedgerState:
     """The same file applied once, uninterrupted, on SQLite: what every store must end as."""
     with fresh_database("sqlite") as database:
         clean_run(crash_market, database)
-        return CleanRun(read_state(database, crash_market.cycles))
+        return read_state(database, crash_market.cycles)
 
 
 def recorded(state: LedgerState) -> int:
@@ -65,13 +59,13 @@ def recorded(state: LedgerState) -> int:
 
 class CrashSpec:
     def test_a_ledger_killed_at_every_injected_point_in_turn_completes_the_work_when_applied_again(
-        self, database: Database, crash_market: MarketFile, clean: CleanRun
+        self, database: Database, crash_market: MarketFile, clean: LedgerState
     ) -> None:
         market, file, url = crash_market, str(crash_market.path), database.url
         first, second = market.cycles
 
         def survived(by_cli: bool = False) -> LedgerState:
-            return check_survived(database, market, clean.state, by_cli=by_cli)
+            return check_survived(database, market, clean, by_cli=by_cli)
 
         # killed after the first batch committed, before the next command was read
         killed_at("batch:1", "apply", file, db=url)
@@ -107,10 +101,10 @@ class CrashSpec:
         again = run("apply", file, "-q", db=url)
         assert again.returncode == 0, again.stderr
         assert f"0 applied, {len(market.commands)} already applied" in again.stdout
-        check_complete(read_state(database, market.cycles), clean.state)
+        check_complete(read_state(database, market.cycles), clean)
 
     def test_a_ledger_killed_at_a_random_moment_completes_the_work_when_applied_again(
-        self, backend: str, crash_market: MarketFile, clean: CleanRun, tmp_path: Path
+        self, backend: str, crash_market: MarketFile, clean: LedgerState, tmp_path: Path
     ) -> None:
         rng = random.Random(f"crash-{backend}")  # reproducible moments
         file = str(crash_market.path)
@@ -120,10 +114,10 @@ class CrashSpec:
                 barrier = tmp_path / f"go-{attempt}"
                 if not killed_after(delay, barrier, "apply", file, db=database.url):
                     continue
-                check_survived(database, crash_market, clean.state, by_cli=True)
+                check_survived(database, crash_market, clean, by_cli=True)
                 again = run("apply", file, "-q", db=database.url)
                 assert again.returncode == 0, again.stderr
-                check_complete(read_state(database, crash_market.cycles), clean.state)
+                check_complete(read_state(database, crash_market.cycles), clean)
                 return
         pytest.fail("every run finished before the moment it was to be killed at")
 
