@@ -131,7 +131,9 @@ def apply_policy_change(current: Policy, change: dict[str, Any], *, money_booked
     if "fund_floor" in change:
         floor: Decimal = change["fund_floor"]
         if floor < 0 or floor % quantum_next != 0:
-            raise PolicyError(f"fund_floor must be a non-negative whole number of quanta: {floor}")
+            raise PolicyError(
+                f"fund_floor must be a non-negative whole number of quanta: {fmt_plain(floor)}"
+            )
         updates["fund_floor"] = floor
     mm_default, mm_rates = _merge_rates(
         current.maintenance_margin_rate_default,

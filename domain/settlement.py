@@ -10,6 +10,7 @@ from domain.commands import OpenCycle, SettleCycle
 from domain.cycles import Cycle
 from domain.errors import CycleNotOpenError, NoOpenCycleError, present
 from domain.ids import account_id, cycle_id
+from domain.limits import require_participants_within_limit
 from domain.marking import mark_carried_positions, settle_account
 from domain.money import ZERO, book, fmt, require_positive
 from domain.policy import Policy
@@ -120,6 +121,7 @@ def settle_cycle(uow: UnitOfWork, command: SettleCycle, at: str) -> None:
     waterfall = share_loss(
         cycle.deficit, existing_fund.balance if existing_fund else ZERO, candidates, policy
     )
+    require_participants_within_limit(len(waterfall.participants), cycle.cycle)
     fund = uow.insurance_fund(at)
     fund.record_draw(
         cycle=cycle.cycle,

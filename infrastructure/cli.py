@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from eventsourcing.persistence import RecordConflictError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn
 
 from domain.errors import LedgerError
@@ -53,7 +54,8 @@ DbOption = Annotated[
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    # the reason may quote the input: printed as text, never as rich markup
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -72,8 +72,6 @@ CLI_CASES = [
 # strict, so that the fix makes them pass and their marks are removed. How the process prints
 # does not depend on the backend: they run on SQLite only.
 CLI_KNOWN_FAILURES = {
-    "markup_in_the_type": "cli.fail prints the reason as rich markup: '[/red]' crashes it",
-    "markup_in_the_account": "cli.fail prints the reason as rich markup: '[bold]' is swallowed",
     "deposit_id_with_forbidden_character_5": "runner._command_id echoes an id with a line break",
     "an_id_of_a_hundred_thousand_characters": "runner._command_id echoes a 100,000-character id",
 }
@@ -381,10 +379,6 @@ def test_the_participants_bound_is_ten_million() -> None:
         require_participants_within_limit(10_000_001, "c1")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="waits for domain/settlement.py to call require_participants_within_limit",
-)
 def test_a_settlement_selecting_more_participants_than_the_bound_writes_nothing(
     ledger: SpecLedger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
