@@ -33,6 +33,7 @@ ATTEMPTS_ENV = "LOSSLEDGER_APPLY_ATTEMPTS"
 DEFAULT_ATTEMPTS = 5  # tries of a batch whose save conflicts with another writer
 MAX_ATTEMPTS = 100
 BACKOFF_SECONDS = 0.05  # the longest wait before the first retry; doubled for each next one
+LOOKAHEAD_BYTES = 4 * 1024 * 1024  # lines read ahead to look their ids up together
 SKIP_CHUNK = 64 * 1024  # an over-long line is skipped this many bytes at a time
 MAX_PASSES = 10**9  # a bound on the passes over one source, far above any real one
 
@@ -201,6 +202,23 @@ def apply_source(
     return applier.result
 
 
+def _looked_up_ahead(ledger: LossLedger, lines: Iterator[Line]) -> Iterator[Line]:
+    """The lines as they come, a batch at a time (at most BATCH_COMMANDS lines and
+    LOOKAHEAD_BYTES of text), each batch's ids looked up in the store together first."""
+    while True:
+        batch: list[Line] = []
+        size = 0
+        for line in lines:
+            batch.append(line)
+            size += len(line.text or b"")
+            if len(batch) >= BATCH_COMMANDS or size >= LOOKAHEAD_BYTES:
+                break
+        if not batch:
+            return
+        ledger.prefetch([line.text for line in batch if line.text is not None])
+        yield from batch
+
+
 class _Applier:
     """One pass over the lines from the last save, and what to rewind to when a save conflicts."""
 
@@ -227,7 +245,8 @@ class _Applier:
         save conflicts, OperationalError when the database turned it away for now (the caller
         rewinds and runs again)."""
         self.first_unsaved = None
-        for line in self.source(self.saved.position, self.saved.line):
+        lines = self.source(self.saved.position, self.saved.line)
+        for line in _looked_up_ahead(self.ledger, lines):
             self.result.lines = line.number
             if self.first_unsaved is None:
                 self.first_unsaved = line

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from domain.ids import account_id, cycle_id
+from domain.ledger import LossLedger
 from infrastructure import runner
 from infrastructure.readmodels import open_with_read_models
 from infrastructure.runner import ApplyResult, Line, apply_lines, apply_source
@@ -50,21 +51,45 @@ def deposit(account: str, amount: int, identifier: str) -> str:
 
 
 def lines_of(
-    texts: list[str], before: dict[int, Callable[[], object]] | None = None
+    texts: list[str],
+    before: dict[int, Callable[[], object]] | None = None,
+    ledger: LossLedger | None = None,
 ) -> runner.LineSource:
-    """A source of lines that calls `before[index]()` the first time it is about to give that
-    line: another writer acting at a chosen moment of this one's batch."""
-    pending = dict(before or {})
+    """A source of the lines. With `ledger`, `before[index]()` is called the first time that
+    ledger is about to execute that line, and `before[len(texts)]()` the first time it is
+    about to save: another writer acting at a chosen moment of this one's batch. (The moment
+    is the execution, not the reading: apply reads a batch ahead to look its ids up.)"""
+    if ledger is not None and before:
+        at_moments(ledger, texts, before)
 
     def source(position: int, _number: int) -> Iterator[Line]:
-        for index in range(position, len(texts) + 1):
-            act = pending.pop(index, None)
-            if act is not None:
-                act()
-            if index < len(texts):
-                yield Line(index + 1, texts[index], index, index + 1)
+        for index in range(position, len(texts)):
+            yield Line(index + 1, texts[index], index, index + 1)
 
     return source
+
+
+def at_moments(
+    ledger: LossLedger, texts: list[str], before: dict[int, Callable[[], object]]
+) -> None:
+    pending = dict(before)
+    index_of = {text: index for index, text in enumerate(texts)}
+    execute_line, flush = ledger.execute_line, ledger.flush
+
+    def executing(text: str | bytes) -> str:
+        act = pending.pop(index_of.get(str(text), -1), None)
+        if act is not None:
+            act()
+        return execute_line(text)
+
+    def saving() -> int:
+        act = pending.pop(len(texts), None)
+        if act is not None:
+            act()
+        return flush()
+
+    ledger.execute_line = executing  # type: ignore[method-assign,assignment]
+    ledger.flush = saving  # type: ignore[method-assign]
 
 
 def cash(open_ledger: LedgerFactory, account: str) -> Decimal:
@@ -81,7 +106,7 @@ class InterleavedSpec:
         this, other = open_ledger(), open_ledger()
         texts = [line(d) for d in market(["alice", "bob"], deposit="100")]
         # the other writer saves the first two commands after this one executed them all
-        source = lines_of(texts, {len(texts): lambda: other.apply_lines(texts[:2])})
+        source = lines_of(texts, {len(texts): lambda: other.apply_lines(texts[:2])}, this)
         result = apply_source(this, source, None, ApplyResult(outcomes=[]))
         assert (result.conflicts, result.applied, result.already_applied) == (1, 2, 2)
         assert result.outcomes == ["already applied", "already applied", "applied", "applied"]
@@ -102,15 +127,14 @@ class InterleavedSpec:
         texts = [deposit("alice", 1, "mine-1"), deposit("alice", 2, "mine-2")]
         rounds = iter(range(1, 100))
 
-        def other_deposits() -> Iterator[Line]:  # on every pass, just before this one saves
+        flush = this.flush
+
+        def other_deposits_then_save() -> int:  # on every pass, just before this one saves
             other.apply_lines([deposit("alice", 10, f"theirs-{next(rounds)}")])
-            yield from ()
+            return flush()
 
-        def source(position: int, number: int) -> Iterator[Line]:
-            yield from lines_of(texts)(position, number)
-            yield from other_deposits()
-
-        result = apply_source(this, source)
+        this.flush = other_deposits_then_save  # type: ignore[method-assign]
+        result = apply_source(this, lines_of(texts))
         assert (result.gave_up, result.conflicts, result.refused_line) == (True, 3, 1)
         assert result.refused_id == "mine-1"
         assert "3 attempts in a row" in (result.reason or "")
@@ -130,7 +154,8 @@ class InterleavedSpec:
             return lambda: open_ledger().apply_lines([deposit("alice", 1000, f"theirs-{n}")])
 
         # the other writer slips in before the second command of each of the three batches
-        result = apply_source(this, lines_of(texts, {1: theirs(1), 3: theirs(3), 5: theirs(5)}))
+        moments = {1: theirs(1), 3: theirs(3), 5: theirs(5)}
+        result = apply_source(this, lines_of(texts, moments, this))
         assert (result.ok, result.conflicts, result.applied) == (True, 3, 6)
         assert cash(open_ledger, "alice") == 100 + sum(range(1, 7)) + 3 * 1000
 
