@@ -10,7 +10,6 @@ come back "already applied"), up to a bounded number of attempts with a jittered
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import random
@@ -25,6 +24,7 @@ from eventsourcing.persistence import OperationalError, RecordConflictError
 
 from domain.commands import MAX_LINE_BYTES
 from domain.errors import LedgerError
+from domain.json_lines import command_id_for_message
 from domain.ledger import APPLIED, LossLedger
 from infrastructure import faults
 
@@ -121,14 +121,9 @@ def _skip_rest_of_line(handle: BinaryIO) -> int:
 
 
 def _command_id(line: str | bytes | None) -> str | None:
-    """The id of a refused line, as far as it can be read, for the error message."""
-    if line is None:
-        return None
-    try:
-        value = json.loads(line).get("id")
-    except Exception:
-        return None
-    return value if isinstance(value, str) else None
+    """The id of a refused line, for the error message: only an id the ledger could accept,
+    so that a message never carries a line break, markup or a megabyte."""
+    return None if line is None else command_id_for_message(line)
 
 
 def apply_attempts() -> int:
