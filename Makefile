@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck imports unit install browser clean soak
+.PHONY: demo test lint typecheck imports unit install browser clean soak bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ test: lint typecheck imports unit
 # The long campaigns of docs/reliability.md (kills and races on both backends); prints the figures.
 soak: $(STAMP)
 	$(BIN)/python -m tests.soak
+
+# docs/performance.md: make bench N=1000000 DB=postgresql://postgres@127.0.0.1:5432/test
+N ?= 100000
+bench: $(STAMP)
+	$(BIN)/lossledger bench --positions $(N) $(if $(DB),--db $(DB)) --json
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -38,6 +38,29 @@ Phase = Callable[[str], None]
 CACHE_FLOOR = 200_000  # the ledger's default AGGREGATE_CACHE_MAXSIZE
 
 
+@contextmanager
+def profiled(directory: Path | None, phase: str) -> Iterator[None]:
+    """Profile a phase with pyinstrument into DIRECTORY/PHASE.txt and .html, when asked."""
+    if directory is None:
+        yield
+        return
+    try:
+        from pyinstrument import Profiler
+    except ImportError:  # pragma: no cover - installed with the dev and bench extras
+        raise LedgerError("--profile needs pyinstrument: pip install -e '.[bench]'") from None
+    profiler = Profiler()
+    profiler.start()
+    try:
+        yield
+    finally:
+        profiler.stop()
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / f"{phase}.txt").write_text(
+            profiler.output_text(unicode=False, color=False), encoding="utf-8"
+        )
+        (directory / f"{phase}.html").write_text(profiler.output_html(), encoding="utf-8")
+
+
 def peak_rss_mib() -> float:
     """The process's peak resident set so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -175,12 +198,15 @@ def run_bench(
     keep: bool = False,
     phase: Phase | None = None,
     repeats: int = 1,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     """Build a market of `positions` positions, then apply, settle, replay and project it
     `repeats` times, each on a fresh store; every figure is the median of the runs."""
     say = phase or (lambda _: None)
     if repeats > 1 and db is not None and db.startswith("sqlite"):
         raise LedgerError("--repeats needs a store per run: leave --db out for SQLite")
+    if repeats > 1 and profile is not None:
+        raise LedgerError("--profile profiles one run: leave --repeats out")
     with tempfile.TemporaryDirectory(prefix="lossledger-bench-") as name:
         directory = Path(name)
         load_file, settle_file = directory / "load.jsonl", directory / "settle.jsonl"
@@ -193,7 +219,11 @@ def run_bench(
             workdir = directory / f"run{run}"
             workdir.mkdir()
             with bench_database(db, workdir, keep) as database:
-                runs.append(_measure(database, workdir, seed, counts, load_file, settle_file, say))
+                runs.append(
+                    _measure(
+                        database, workdir, seed, counts, (load_file, settle_file), say, profile
+                    )
+                )
         figures = _medians(runs)
         figures.update(positions=counts["positions"], seed=seed, repeats=repeats)
         return figures
@@ -217,10 +247,11 @@ def _measure(
     directory: Path,
     seed: int,
     counts: dict[str, int],
-    load_file: Path,
-    settle_file: Path,
+    files: tuple[Path, Path],
     say: Phase,
+    profile: Path | None,
 ) -> dict[str, Any]:
+    load_file, settle_file = files
     # the aggregate cache holds every account of the cycle (a warm settlement, as in an
     # exchange's long-running writer); docs/performance.md gives the memory this costs
     cache = max(CACHE_FLOOR, counts["accounts"] + counts["accounts"] // 10)
@@ -228,9 +259,11 @@ def _measure(
     ledger = LossLedger(env=env)
     try:
         say(f"applying {counts['commands'] - 1:,} commands")
-        load_seconds, load_events = _applied(ledger, load_file)
+        with profiled(profile, "load"):
+            load_seconds, load_events = _applied(ledger, load_file)
         say("settling the cycle")
-        settle_seconds, settle_events = _applied(ledger, settle_file)
+        with profiled(profile, "settle"):
+            settle_seconds, settle_events = _applied(ledger, settle_file)
         save_seconds = ledger.unit.save_seconds
         table = ledger.recorder.events_table_name  # type: ignore[attr-defined]
     finally:
@@ -240,16 +273,18 @@ def _measure(
     say("replaying the cycle from its events (a fresh process's view)")
     auditor = LossLedger(env=env)
     try:
-        started = time.perf_counter()
-        replay = replay_cycle(auditor, cycle)
-        replay_seconds = time.perf_counter() - started
+        with profiled(profile, "replay"):
+            started = time.perf_counter()
+            replay = replay_cycle(auditor, cycle)
+            replay_seconds = time.perf_counter() - started
         if replay.differences:
             raise LedgerError(f"bench replay differs: {replay.differences[0]}")
         say("catching the projections up")
         models = ReadModels(auditor, database)
-        started = time.perf_counter()
-        projected = models.catch_up()
-        projection_seconds = time.perf_counter() - started
+        with profiled(profile, "projections"):
+            started = time.perf_counter()
+            projected = models.catch_up()
+            projection_seconds = time.perf_counter() - started
         models.dispose()
         document = cycle_document(auditor, cycle)
     finally:

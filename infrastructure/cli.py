@@ -192,6 +192,10 @@ def bench_command(
     repeats: Annotated[
         int, typer.Option(min=1, max=9, help="Runs on fresh stores; figures are medians.")
     ] = 1,
+    profile: Annotated[
+        Path | None,
+        typer.Option(help="Write a pyinstrument profile of each phase into this directory."),
+    ] = None,
 ) -> None:
     """Measure apply, settlement, replay and projections on a market of N positions."""
     from infrastructure.bench import run_bench
@@ -200,7 +204,9 @@ def bench_command(
         errors.print(f"[dim]bench:[/dim] {message}", highlight=False)
 
     try:
-        figures = run_bench(positions, seed=seed, db=db, keep=keep, phase=phase, repeats=repeats)
+        figures = run_bench(
+            positions, seed=seed, db=db, keep=keep, phase=phase, repeats=repeats, profile=profile
+        )
     except LedgerError as error:
         raise fail(str(error)) from None
     if as_json:

@@ -107,3 +107,14 @@ def test_the_bench_market_has_exactly_n_positions_and_about_one_percent_liquidat
     digest = hashlib.sha256(load.read_bytes()).hexdigest()
     write_bench_market(20_000, 11, load, settle)
     assert hashlib.sha256(load.read_bytes()).hexdigest() == digest
+
+
+def test_bench_profiles_each_phase_when_asked(tmp_path: Path) -> None:
+    run = bench("--positions", "300", "--profile", str(tmp_path / "profile"))
+    assert run.returncode == 0, run.stderr
+    for phase in ("load", "settle", "replay", "projections"):
+        text = (tmp_path / "profile" / f"{phase}.txt").read_text(encoding="utf-8")
+        assert "Duration:" in text  # pyinstrument's own header: a real profile
+        assert (tmp_path / "profile" / f"{phase}.html").stat().st_size > 0
+    # the settlement's profile shows the settlement's code
+    assert "settle_cycle" in (tmp_path / "profile" / "settle.txt").read_text(encoding="utf-8")
