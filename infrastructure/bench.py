@@ -97,16 +97,25 @@ def _generate(positions: int, seed: int, load: Path, settle: Path) -> dict[str, 
     return counts
 
 
-def _applied(ledger: LossLedger, path: Path) -> tuple[float, int]:
-    started = time.perf_counter()
+def _applied(ledger: LossLedger, path: Path) -> int:
     result = apply_file(ledger, path)
-    elapsed = time.perf_counter() - started
     if not result.ok:
         raise LedgerError(
             f"bench market refused at line {result.refused_line} ({result.refused_id}): "
             f"{result.reason}"
         )
-    return elapsed, result.events_written
+    return result.events_written
+
+
+@contextmanager
+def timed(times: dict[str, float], phase: str, profile: Path | None) -> Iterator[None]:
+    """Wall and CPU seconds of a phase (CPU: this process only; PostgreSQL's is not in it),
+    and its profile when asked."""
+    with profiled(profile, phase):
+        wall, cpu = time.perf_counter(), time.process_time()
+        yield
+        times[f"{phase}_seconds"] = round(time.perf_counter() - wall, 3)
+        times[f"{phase}_cpu_seconds"] = round(time.process_time() - cpu, 3)
 
 
 def _event_sizes(database: Database, table: str) -> tuple[float, float]:
@@ -257,13 +266,14 @@ def _measure(
     cache = max(CACHE_FLOOR, counts["accounts"] + counts["accounts"] // 10)
     env = {**database.env, "AGGREGATE_CACHE_MAXSIZE": str(cache)}
     ledger = LossLedger(env=env)
+    times: dict[str, float] = {}
     try:
         say(f"applying {counts['commands'] - 1:,} commands")
-        with profiled(profile, "load"):
-            load_seconds, load_events = _applied(ledger, load_file)
+        with timed(times, "load", profile):
+            load_events = _applied(ledger, load_file)
         say("settling the cycle")
-        with profiled(profile, "settle"):
-            settle_seconds, settle_events = _applied(ledger, settle_file)
+        with timed(times, "settle", profile):
+            settle_events = _applied(ledger, settle_file)
         save_seconds = ledger.unit.save_seconds
         table = ledger.recorder.events_table_name  # type: ignore[attr-defined]
     finally:
@@ -273,18 +283,14 @@ def _measure(
     say("replaying the cycle from its events (a fresh process's view)")
     auditor = LossLedger(env=env)
     try:
-        with profiled(profile, "replay"):
-            started = time.perf_counter()
+        with timed(times, "replay", profile):
             replay = replay_cycle(auditor, cycle)
-            replay_seconds = time.perf_counter() - started
         if replay.differences:
             raise LedgerError(f"bench replay differs: {replay.differences[0]}")
         say("catching the projections up")
         models = ReadModels(auditor, database)
-        with profiled(profile, "projections"):
-            started = time.perf_counter()
+        with timed(times, "projection", profile):
             projected = models.catch_up()
-            projection_seconds = time.perf_counter() - started
         models.dispose()
         document = cycle_document(auditor, cycle)
     finally:
@@ -300,6 +306,7 @@ def _measure(
     append = events / save_seconds
     return {
         "backend": database.backend,
+        "schema": database.schema,  # PostgreSQL: dropped after the run unless --keep
         "aggregate_cache_size": cache,
         "accounts": counts["accounts"],
         "commands": counts["commands"],
@@ -310,14 +317,13 @@ def _measure(
         "events_written": events,
         "events_projected": projected,
         "mean_event_bytes": round(state_bytes, 1),
-        "load_seconds": round(load_seconds, 3),
-        "settle_seconds": round(settle_seconds, 3),
-        "replay_seconds": round(replay_seconds, 3),
-        "projection_seconds": round(projection_seconds, 3),
+        **times,
         "save_seconds": round(save_seconds, 3),
         "peak_rss_mib": round(peak, 1),
         "append_events_per_second": round(append),
-        "end_to_end_events_per_second": round(events / (load_seconds + settle_seconds)),
+        "end_to_end_events_per_second": round(
+            events / (times["load_seconds"] + times["settle_seconds"])
+        ),
         "bare_library_events_per_second": round(bare),
         "raw_sqlite_rows_per_second": round(raw),
         "append_to_raw_ratio": round(append / raw, 3),

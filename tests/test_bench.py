@@ -74,12 +74,14 @@ def test_bench_runs_in_a_fresh_postgresql_schema_and_drops_it() -> None:
     check_figures(figures, 300, "postgresql")
     sqlite_figures = json.loads(bench("--positions", "300", "--seed", "3").stdout)
     assert figures["digest"] == sqlite_figures["digest"]  # the backends agree
+    assert str(figures["schema"]).startswith("lossledger_bench_")
     with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
         left = connection.execute(
-            "SELECT schema_name FROM information_schema.schemata "
-            "WHERE schema_name LIKE 'lossledger_bench_%'"
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name = ANY(%s)",
+            ([figures["schema"], f"{figures['schema']}_bare"],),
         ).fetchall()
     assert left == []
+    assert sqlite_figures["schema"] is None
 
 
 def test_bench_refuses_a_store_that_is_not_its_own(tmp_path: Path) -> None:
@@ -112,7 +114,7 @@ def test_the_bench_market_has_exactly_n_positions_and_about_one_percent_liquidat
 def test_bench_profiles_each_phase_when_asked(tmp_path: Path) -> None:
     run = bench("--positions", "300", "--profile", str(tmp_path / "profile"))
     assert run.returncode == 0, run.stderr
-    for phase in ("load", "settle", "replay", "projections"):
+    for phase in ("load", "settle", "replay", "projection"):
         text = (tmp_path / "profile" / f"{phase}.txt").read_text(encoding="utf-8")
         assert "Duration:" in text  # pyinstrument's own header: a real profile
         assert (tmp_path / "profile" / f"{phase}.html").stat().st_size > 0
