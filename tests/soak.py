@@ -50,6 +50,7 @@ from tests.databases import fresh_database
 
 ACCOUNTS = (300, 40)  # the market of tests/test_crash_spec.py: a batch, two settlements
 RETRIED = "applying from this line again"
+RETRIED_CONFLICT = "another writer saved changes to the same aggregates first"
 # How many times each point is reached in one apply of a fresh store, at most; a kill at a
 # later occurrence than the work left lets the run finish, which the campaign counts too.
 OCCURRENCES = {
@@ -72,6 +73,7 @@ class Figures:
     rounds: Counter[str] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
     retries: Counter[int] = field(default_factory=Counter)
+    retry_causes: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -222,14 +224,19 @@ def _race_round(
     release(barrier, processes)
     outcomes = [finish(process) for process in processes]
     for status, output in outcomes:
-        figures.retries[output.count(RETRIED)] += 1
+        retried = output.count(RETRIED)
+        conflicts = output.count(RETRIED_CONFLICT)
+        figures.retries[retried] += 1
+        figures.retry_causes["conflict"] += conflicts
+        figures.retry_causes["database is locked"] += retried - conflicts
+        final = output[output.rfind("error:") :] if status else ""  # the line apply stopped with
         if status == 0:
             figures.outcomes["applied"] += 1
-        elif GAVE_UP in output:
+        elif "in a row" in final and GAVE_UP in final:
             figures.outcomes["refused after the retry bound (conflict)"] += 1
-        elif "the database turned the batch away" in output:
+        elif "in a row" in final and "the database turned the batch away" in final:
             figures.outcomes["refused after the retry bound (database is locked)"] += 1
-        elif "is already settled" in output and kind == "two settle ids":
+        elif "is already settled" in final and kind == "two settle ids":
             figures.outcomes["refused: cycle already settled"] += 1
         else:
             raise AssertionError(f"unexpected outcome {status}: {output[-300:]}")
@@ -269,6 +276,8 @@ def report(figures: dict[str, Figures], arguments: argparse.Namespace) -> None:
             print(f"    {what:52} {count}")
         retried = ", ".join(f"{n} retries: {c}" for n, c in sorted(f.retries.items()))
         print(f"  processes by retries seen: {retried}")
+        causes = ", ".join(f"{cause} {count}" for cause, count in sorted(f.retry_causes.items()))
+        print(f"  retries by cause: {causes}")
         print(f"  failures: {len(f.failures)}")
         for failure in f.failures:
             print(f"    {failure}")
