@@ -108,7 +108,9 @@ def _applied(ledger: LossLedger, path: Path) -> int:
 
 
 @contextmanager
-def timed(times: dict[str, float], phase: str, profile: Path | None) -> Iterator[None]:
+def timed(
+    times: dict[str, float], phase: str, profile: Path | None, say: Phase | None = None
+) -> Iterator[None]:
     """Wall and CPU seconds of a phase (CPU: this process only; PostgreSQL's is not in it),
     and its profile when asked."""
     with profiled(profile, phase):
@@ -116,6 +118,8 @@ def timed(times: dict[str, float], phase: str, profile: Path | None) -> Iterator
         yield
         times[f"{phase}_seconds"] = round(time.perf_counter() - wall, 3)
         times[f"{phase}_cpu_seconds"] = round(time.process_time() - cpu, 3)
+    if say is not None:  # a long run's figures are not lost if it is stopped before the end
+        say(f"{phase}: {times[f'{phase}_seconds']} s ({times[f'{phase}_cpu_seconds']} s CPU)")
 
 
 def _event_sizes(database: Database, table: str) -> tuple[float, float]:
@@ -269,10 +273,10 @@ def _measure(
     times: dict[str, float] = {}
     try:
         say(f"applying {counts['commands'] - 1:,} commands")
-        with timed(times, "load", profile):
+        with timed(times, "load", profile, say):
             load_events = _applied(ledger, load_file)
         say("settling the cycle")
-        with timed(times, "settle", profile):
+        with timed(times, "settle", profile, say):
             settle_events = _applied(ledger, settle_file)
         save_seconds = ledger.unit.save_seconds
         table = ledger.recorder.events_table_name  # type: ignore[attr-defined]
@@ -283,13 +287,13 @@ def _measure(
     say("replaying the cycle from its events (a fresh process's view)")
     auditor = LossLedger(env=env)
     try:
-        with timed(times, "replay", profile):
+        with timed(times, "replay", profile, say):
             replay = replay_cycle(auditor, cycle)
         if replay.differences:
             raise LedgerError(f"bench replay differs: {replay.differences[0]}")
         say("catching the projections up")
         models = ReadModels(auditor, database)
-        with timed(times, "projection", profile):
+        with timed(times, "projection", profile, say):
             projected = models.catch_up()
         models.dispose()
         document = cycle_document(auditor, cycle)
