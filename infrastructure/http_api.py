@@ -359,13 +359,15 @@ def create_app(db: str | None = None, follow_interval: float | None = 0.5) -> Fa
         ]
         if result.refused_line is not None:
             index = result.refused_line - 1
+            status, title, detail = 422, "Command Refused", result.reason or "refused"
+            if result.gave_up:  # the retries' bound, not a rule of the ledger
+                status, title = 409, "Conflict"
+                detail = (
+                    f"{result.gave_up}; nothing from this command on was saved: post them again "
+                    "(commands already applied are idempotent)"
+                )
             raise ApiError(
-                409 if result.gave_up else 422,
-                "Conflict" if result.gave_up else "Command Refused",
-                result.reason or "refused",
-                index=index,
-                id=documents[index].get("id"),
-                applied=outcomes,
+                status, title, detail, index=index, id=documents[index].get("id"), applied=outcomes
             )
         return outcomes
 

@@ -61,7 +61,7 @@ class ApplyResult:
     refused_id: str | None = None
     reason: str | None = None
     conflicts: int = 0  # saves that conflicted with another writer, each retried or given up
-    gave_up: bool = False  # the stop is the retry bound, not a rule of the ledger
+    gave_up: str | None = None  # why the retries stopped, when the stop is their bound
     outcomes: list[str] | None = None  # per command, when asked for (a bounded batch)
 
     @property
@@ -362,7 +362,6 @@ class _Applier:
     def give_up(self, error: Exception) -> None:
         line = self.first_unsaved
         result = self.result
-        result.gave_up = True
         result.refused_line = self.resume_line()
         result.refused_id = _command_id(line.text) if line else None
         cause = (str(error).strip().splitlines() or [type(error).__name__])[0]
@@ -372,7 +371,7 @@ class _Applier:
             else "the database turned the batch away"
         )
         plural = "s" if self.attempts > 1 else ""
+        result.gave_up = f"{what}, {self.attempts} attempt{plural} in a row ({cause})"
         result.reason = (
-            f"{what}, {self.attempts} attempt{plural} in a row ({cause}); nothing from this line "
-            "on was saved: apply the file again"
+            f"{result.gave_up}; nothing from this line on was saved: apply the file again"
         )

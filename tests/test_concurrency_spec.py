@@ -8,19 +8,23 @@ processes released together from a barrier (tests/crashing.py).
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 
 from domain.ids import account_id, cycle_id
 from domain.ledger import LossLedger
 from infrastructure import runner
+from infrastructure.http_api import create_app
 from infrastructure.readmodels import open_with_read_models
 from infrastructure.runner import ApplyResult, Line, apply_lines, apply_source
 from infrastructure.store import Database
+from infrastructure.tokens import create_token
 from tests.books import check_books
 from tests.conftest import LedgerFactory
 from tests.crashing import (
@@ -40,10 +44,11 @@ from tests.crashing import (
     start,
     write_market,
 )
-from tests.databases import OnPostgreSQL, OnSQLite, fresh_database
+from tests.databases import OnPostgreSQL, OnSQLite, database_closers, fresh_database
 from tests.support import btc_position, command, get_account, line, market, stored_events
 
 RETRIED = "another writer saved changes to the same aggregates first"
+STOPPED = (GAVE_UP, "the database turned the batch away")
 
 
 def deposit(account: str, amount: int, identifier: str) -> str:
@@ -135,9 +140,9 @@ class InterleavedSpec:
 
         this.flush = other_deposits_then_save  # type: ignore[method-assign]
         result = apply_source(this, lines_of(texts))
-        assert (result.gave_up, result.conflicts, result.refused_line) == (True, 3, 1)
-        assert result.refused_id == "mine-1"
-        assert "3 attempts in a row" in (result.reason or "")
+        assert (result.conflicts, result.refused_line, result.refused_id) == (3, 1, "mine-1")
+        assert (result.gave_up or "").startswith(f"{GAVE_UP}, 3 attempts in a row (")
+        assert (result.reason or "").startswith(result.gave_up or "-")
         assert "nothing from this line on was saved: apply the file again" in (result.reason or "")
         assert cash(open_ledger, "alice") == 100 + 3 * 10  # theirs, all of them; none of mine
 
@@ -201,6 +206,44 @@ class InterleavedSpec:
         opened = [e for e in stored_events(reader) if type(e).__name__ == "PositionOpened"]
         assert [(e.originator_id, e.cycle) for e in opened][-1:] == [(account_id("carol"), "c2")]
         check_books(reader, ["alice", "carol"])
+
+    def test_a_posted_batch_that_keeps_losing_is_answered_409_after_the_bound(
+        self, database: Database, open_ledger: LedgerFactory, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv(runner.ATTEMPTS_ENV, "2")
+        open_ledger().apply_lines([line(d) for d in market(["alice"], deposit="100")])
+        api = create_app(database.url, follow_interval=None)
+        server = api.state.models.ledger
+        database_closers.setdefault(database.url, []).append(server.close)
+        flush, rounds = server.flush, iter(range(1, 100))
+
+        def other_deposits_then_save() -> int:  # on every attempt, just before the server saves
+            open_ledger().apply_lines([deposit("alice", 10, f"theirs-{next(rounds)}")])
+            return int(flush())
+
+        server.flush = other_deposits_then_save
+        token = create_token(api.state.models.engine, "operator", None)
+
+        async def post() -> httpx.Response:
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=api), base_url="http://ledger"
+            ) as client:
+                return await client.post(
+                    "/commands",
+                    content=deposit("alice", 1, "mine-1"),
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+
+        answer = asyncio.run(post())
+        assert answer.status_code == 409
+        problem = answer.json()
+        assert (problem["index"], problem["id"], problem["applied"]) == (0, "mine-1", [])
+        assert problem["detail"].startswith(f"{GAVE_UP}, 2 attempts in a row (")
+        assert problem["detail"].endswith(
+            "nothing from this command on was saved: post them again "
+            "(commands already applied are idempotent)"
+        )
+        assert cash(open_ledger, "alice") == 100 + 2 * 10  # theirs, both; not mine
 
 
 class TestInterleavedOnSQLite(InterleavedSpec, OnSQLite):
@@ -307,7 +350,7 @@ class RaceSpec:
             assert state.documents[cycle] == sequential.documents[cycle]
             check_verify_and_reconcile(database)
 
-    def test_a_process_that_loses_every_attempt_stops_with_the_conflict_and_the_bound(
+    def test_a_process_that_loses_every_attempt_stops_with_the_cause_and_the_bound(
         self, race_market: MarketFile, sequential: LedgerState, tmp_path: Path
     ) -> None:
         whole = race_market.path
@@ -318,10 +361,10 @@ class RaceSpec:
                 env = {runner.ATTEMPTS_ENV: "1"}
                 outcomes = race(database, [whole, whole], barrier, env)
                 losers = [output for status, output in outcomes if status != 0]
-                if not any(GAVE_UP in output for output in losers):
+                if not losers:
                     continue
-                for output in losers:  # on SQLite the other may meet "database is locked"
-                    assert "1 attempt in a row" in output, output
+                for output in losers:  # a conflict, or on SQLite "database is locked" too
+                    assert any(f"{cause}, 1 attempt in a row (" in output for cause in STOPPED)
                     assert "nothing from this line on was saved: apply the file again" in output
                 again = run("apply", str(whole), "-q", db=database.url)
                 assert again.returncode == 0, again.stderr
