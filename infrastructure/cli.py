@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from eventsourcing.persistence import RecordConflictError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn
@@ -101,13 +100,10 @@ def apply_command(
     ) as progress:
         task = progress.add_task(f"applying {file.name}", total=file.stat().st_size)
         try:
+            # a batch that conflicts with another writer is retried inside, up to the bound
             result = apply_file(ledger, file, lambda size: progress.advance(task, size))
-        except RecordConflictError:
-            raise fail(
-                "another writer changed the same aggregates while this batch was applied: "
-                "nothing of the batch was written; apply the file again",
-                1,
-            ) from None
+        except LedgerError as error:  # a setting it cannot run with (LOSSLEDGER_APPLY_ATTEMPTS)
+            raise fail(str(error), 2) from None
     models.catch_up()  # what was applied is projected, even when a later line was refused
     summary = (
         f"{result.applied} applied, {result.already_applied} already applied, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -184,3 +185,21 @@ def test_explain_and_verify_from_the_command_line(tmp_path: Path) -> None:
     unknown = lossledger("explain", "W1", "--cycle", "nope", db=db)
     assert unknown.returncode == 1
     assert "cycle nope was never opened" in unknown.stderr
+
+
+def test_apply_refuses_a_retry_bound_it_cannot_use_before_it_writes(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    commands = write_commands(tmp_path / "c.jsonl", [line(d) for d in three_winners_and_a_crash()])
+    run = subprocess.run(
+        [LOSSLEDGER, "apply", str(commands), "--db", f"sqlite:///{db}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "LOSSLEDGER_APPLY_ATTEMPTS": "0"},
+    )
+    assert run.returncode == 2
+    assert "LOSSLEDGER_APPLY_ATTEMPTS must be a whole number from 1 to 100, got '0'" in run.stderr
+    assert "Traceback" not in run.stderr
+    shown = lossledger("cycle", "show", "c1", db=db)
+    assert shown.returncode != 0  # nothing was applied
