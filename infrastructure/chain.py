@@ -206,6 +206,22 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
             ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.chain_table))
         )
 
+    def create_table(self) -> None:
+        """Create the tables with an advisory lock held: two processes opening one store at
+        the same instant would otherwise collide in eventsourcing's CREATE TYPE and CREATE OR
+        REPLACE FUNCTION ("tuple concurrently updated")."""
+        key = int.from_bytes(
+            hashlib.sha256(f"lossledger:{self.datastore.schema}".encode()).digest()[:8],
+            "big",
+            signed=True,
+        )
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+            try:
+                super().create_table()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
     def _chain(self) -> Any:
         return SQL("{schema}.{table}").format(
             schema=Identifier(self.datastore.schema), table=Identifier(self.chain_table)

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, create_engine, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.pool import NullPool
 
 from domain.ledger import LossLedger
@@ -68,7 +68,11 @@ class ReadModels:
         self.ledger = ledger
         self.database = database
         self.engine = make_engine(database)
-        metadata.create_all(self.engine)
+        try:
+            metadata.create_all(self.engine)
+        except DBAPIError:  # another process created them at the same moment: they exist now
+            time.sleep(0.05)
+            metadata.create_all(self.engine)
         try:
             with self.engine.begin() as connection:
                 if connection.execute(select(tracking.c.position)).first() is None:

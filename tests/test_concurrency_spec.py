@@ -9,6 +9,9 @@ processes released together from a barrier (tests/crashing.py).
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -378,4 +381,49 @@ class TestRaceOnSQLite(RaceSpec, OnSQLite):
 
 
 class TestRaceOnPostgreSQL(RaceSpec, OnPostgreSQL):
+    pass
+
+
+# --- opening one fresh store from several processes at the same instant ------------------------
+
+OPEN_AT_ONCE = (
+    "import pathlib, sys, time\n"
+    "from infrastructure.readmodels import open_with_read_models\n"
+    "barrier = pathlib.Path(sys.argv[1])\n"
+    "for _ in range(200_000):\n"
+    "    if barrier.exists():\n"
+    "        break\n"
+    "    time.sleep(0.0005)\n"
+    "ledger, models = open_with_read_models(sys.argv[2])\n"
+    "models.catch_up()\n"
+    "models.dispose()\n"
+    "ledger.close()\n"
+)
+
+
+class OpeningAtOnceSpec:
+    def test_processes_opening_a_fresh_store_at_the_same_instant_all_open_it(
+        self, database: Database, tmp_path: Path
+    ) -> None:
+        barrier = tmp_path / "go"
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", OPEN_AT_ONCE, str(barrier), database.url],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(6)
+        ]
+        time.sleep(2.0)  # every process has imported the ledger and waits at the barrier
+        barrier.touch()
+        outcomes = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in processes]
+        assert [code for code, _ in outcomes] == [0] * 6, [err for _, err in outcomes if err]
+
+
+class TestOpeningAtOnceOnSQLite(OpeningAtOnceSpec, OnSQLite):
+    pass
+
+
+class TestOpeningAtOnceOnPostgreSQL(OpeningAtOnceSpec, OnPostgreSQL):
     pass
