@@ -16,6 +16,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 
 from domain.command_log import CommandRecord
+from domain.cycles import Cycle
 from domain.errors import ensure
 from domain.ids import INSURANCE_FUND_ID, REGISTRY_ID
 from domain.insurance_fund import InsuranceFund
@@ -23,6 +24,7 @@ from domain.policy import Policy
 from domain.registry import Registry
 
 TAggregate = TypeVar("TAggregate", bound=Aggregate)
+READ_VERSIONS = "read_versions"  # save() passes it to the recorder (infrastructure/chain.py)
 NEW = -1  # the version noted for an aggregate a command created
 
 
@@ -116,8 +118,16 @@ class UnitOfWork:
             return 0
         count = sum(len(aggregate.pending_events) for aggregate in self.pending.values())
         started = time.perf_counter()
+        # The cycle and the registry a batch only read (position commands check the open cycle
+        # on them) must be as read when the save commits: the event store checks their versions
+        # in the insert's transaction and conflicts otherwise (docs/reliability.md).
+        read = {
+            key: aggregate.version
+            for key, aggregate in self.loaded.items()
+            if key not in self.pending and isinstance(aggregate, Cycle | Registry)
+        }
         try:
-            self.application.save(*self.pending.values())
+            self.application.save(*self.pending.values(), **({READ_VERSIONS: read} if read else {}))
         except Exception:
             self.discard()
             raise

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import RecordConflictError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
+from domain.unit_of_work import READ_VERSIONS
 from infrastructure import faults
 
 GENESIS = bytes(32)
@@ -64,6 +65,15 @@ def _bytes(value: object) -> bytes:
     raise TypeError(f"a stored state is bytes, not {type(value).__name__}")
 
 
+def _require_as_read(key: UUID, version: int, stored: object) -> None:
+    """An aggregate the batch only read must not have changed since (a lost update else)."""
+    if stored != version:
+        raise RecordConflictError(
+            f"aggregate {key} was read at version {version} and is now at version {stored}: "
+            "another writer changed it"
+        )
+
+
 @dataclass(frozen=True)
 class ChainedRow:
     """One position of the log as stored: the event (if any) and its chain hash (if any)."""
@@ -97,6 +107,13 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
             previous = link(previous, position, event)
             links.append((position, previous))
         c.executemany(f"INSERT INTO {self.chain_table} (position, chain_hash) VALUES (?, ?)", links)
+        for key, version in (kwargs.get(READ_VERSIONS) or {}).items():
+            c.execute(
+                f"SELECT max(originator_version) FROM {self.events_table_name} "
+                "WHERE originator_id = ?",
+                (key.hex,),
+            )
+            _require_as_read(key, version, c.fetchone()[0])
         faults.inserting(stored_events)
         return positions
 
@@ -231,6 +248,27 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
         return SQL("{schema}.{table}").format(
             schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name)
         )
+
+    def _insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        """First in the insert's transaction: with the events table locked as the insert will
+        lock it, every other writer's commit is visible, and the aggregates the batch only
+        read must be as read. Raised here, outside the library's try, the error rolls back."""
+        super()._insert_events(curs, stored_events, **kwargs)
+        read = kwargs.get(READ_VERSIONS) or {}
+        if not read:
+            return
+        self._lock_table(curs)
+        for key, version in read.items():
+            curs.execute(
+                SQL(
+                    "SELECT max(originator_version) AS v FROM {events} WHERE originator_id = %s"
+                ).format(events=self._events()),
+                (key,),
+            )
+            row = curs.fetchone()
+            _require_as_read(key, version, None if row is None else row["v"])
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
