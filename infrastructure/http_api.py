@@ -23,7 +23,9 @@ from sqlalchemy import select
 
 from domain.errors import LedgerError
 from domain.explain import explain
+from domain.json_lines import load_batch
 from domain.ledger import LossLedger
+from domain.limits import MAX_LINE_BYTES
 from domain.reports import UnknownCycleError, cycle_document
 from infrastructure.audit import verify
 from infrastructure.queries import account_history, fund_flow_page, parse_as_of
@@ -35,7 +37,6 @@ from infrastructure.tokens import Principal, principal_for
 PROBLEM = "application/problem+json"
 logger = logging.getLogger("lossledger.http")
 MAX_PAGE = 500
-MAX_BATCH = 1_000
 
 
 class Balance(BaseModel):
@@ -342,7 +343,7 @@ def create_app(db: str | None = None, follow_interval: float | None = 0.5) -> Fa
     async def commands(request: Request, who: Who) -> list[dict[str, Any]]:
         if who.role != "operator":
             raise ApiError(403, "Forbidden", "only an operator token may post commands")
-        documents = _command_documents(await request.body())
+        documents = _command_documents(await _bounded_body(request))
         return await run_in_threadpool(apply_documents, documents)
 
     def apply_documents(documents: list[Any]) -> list[dict[str, Any]]:
@@ -383,16 +384,23 @@ def _rank_cursor(cursor: str | None) -> int:
     return int(cursor)
 
 
-def _command_documents(body: bytes) -> list[Any]:
-    from domain.commands import load_json
+async def _bounded_body(request: Request) -> bytes:
+    """The body, refused with 413 once it is longer than a command line may be: a declared
+    length is checked before anything is read, a streamed body as it arrives."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_LINE_BYTES:
+        raise ApiError(413, "Content Too Large", f"a body holds at most {MAX_LINE_BYTES} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_LINE_BYTES:
+            raise ApiError(413, "Content Too Large", f"a body holds at most {MAX_LINE_BYTES} bytes")
+    return bytes(body)
 
+
+def _command_documents(body: bytes) -> list[Any]:
+    """One command or a batch (domain.json_lines.load_batch: its bounds, its reasons)."""
     try:
-        parsed = load_json(body)
+        return load_batch(body)
     except LedgerError as error:
         raise ApiError(400, "Bad Request", str(error)) from None
-    documents = parsed if isinstance(parsed, list) else [parsed]
-    if not documents or len(documents) > MAX_BATCH:
-        raise ApiError(400, "Bad Request", f"post one command or a batch of 1 to {MAX_BATCH}")
-    if not all(isinstance(document, dict) for document in documents):
-        raise ApiError(400, "Bad Request", "every command is a JSON object")
-    return documents

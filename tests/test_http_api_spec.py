@@ -102,6 +102,26 @@ class HttpApiSpec:
         assert "numbers must be strings" in numbers.json()["detail"]
         assert auditor.get("/audit/verify").json()["events"] == after
 
+    def test_posted_batches_and_bodies_are_bounded_before_anything_is_applied(
+        self, server: Server
+    ) -> None:
+        operator, auditor = server.client("operator"), server.client("auditor")
+        events = auditor.get("/audit/verify").json()["events"]
+        too_many = operator.post("/commands", json=[deposit("W1", n) for n in range(1001)])
+        assert too_many.status_code == 400
+        assert "at most 1000 commands, this one 1001" in too_many.json()["detail"]
+        empty = operator.post("/commands", json=[])
+        assert (empty.status_code, empty.json()["detail"]) == (
+            400,
+            "a batch holds at least one command",
+        )
+        huge = operator.post("/commands", content=b" " * 1_000_001)
+        assert huge.status_code == 413
+        assert "at most 1000000 bytes" in huge.json()["detail"]
+        streamed = operator.post("/commands", content=iter([b" " * 600_000, b" " * 600_000]))
+        assert streamed.status_code == 413  # no declared length: counted as it arrives
+        assert auditor.get("/audit/verify").json()["events"] == events  # nothing was applied
+
     def test_fund_flow_pages_neither_skip_nor_repeat_while_entries_arrive(
         self, server: Server
     ) -> None:
