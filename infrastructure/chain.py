@@ -298,7 +298,21 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        positions: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+        """The library's steps, in one plain transaction instead of its pipeline mode: a save of
+        a megabyte (a 1,000-command batch) could hang there for good, the client in
+        Pipeline.sync and the server in ClientRead (seen at 100k positions; psycopg #685), and
+        an error raised after the insert was committed before it was re-raised. Here any error
+        rolls the whole save back."""
+        positions: Sequence[int] | None = []
+        if stored_events:
+            with (
+                self.datastore.get_connection() as conn,
+                conn.transaction(),
+                conn.cursor() as curs,
+            ):
+                self._insert_events(curs, stored_events, **kwargs)
+                self._insert_stored_events(curs, stored_events, **kwargs)
+                positions = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         faults.reached("insert_committed")
         return positions
 
