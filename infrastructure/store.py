@@ -83,6 +83,10 @@ def _postgres(url: str) -> Database:
         # the chain is written after the insert's ids are fetched, which the database-function
         # insert path skips: pinned off, whatever the environment says
         "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+        # a settlement's save is one transaction in which Python builds and hashes every row
+        # between statements: eventsourcing's default of 5 s idle-in-transaction killed a
+        # 100k-position settlement on a loaded machine (docs/storage.md)
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "300",
     }
     if schema:
         env["POSTGRES_SCHEMA"] = schema
