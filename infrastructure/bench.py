@@ -232,6 +232,7 @@ def run_bench(
             workdir = directory / f"run{run}"
             workdir.mkdir()
             with bench_database(db, workdir, keep) as database:
+                say(f"store: {database.url}")
                 runs.append(
                     _measure(
                         database, workdir, seed, counts, (load_file, settle_file), say, profile

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -197,7 +198,10 @@ def bench_command(
     from infrastructure.bench import run_bench
 
     def phase(message: str) -> None:
-        errors.print(f"[dim]bench:[/dim] {message}", highlight=False)
+        errors.print(f"[dim]bench:[/dim] {message}", highlight=False, soft_wrap=True)
+
+    # stopped with SIGTERM, a long run still drops its PostgreSQL schema and temporary files
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
 
     try:
         figures = run_bench(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
 import subprocess
 from pathlib import Path
 
@@ -120,3 +121,29 @@ def test_bench_profiles_each_phase_when_asked(tmp_path: Path) -> None:
         assert (tmp_path / "profile" / f"{phase}.html").stat().st_size > 0
     # the settlement's profile shows the settlement's code
     assert "settle_cycle" in (tmp_path / "profile" / "settle.txt").read_text(encoding="utf-8")
+
+
+@pytest.mark.skipif(SKIP_POSTGRES, reason="PostgreSQL skipped on request")
+def test_a_bench_stopped_with_sigterm_drops_its_schema() -> None:
+    process = subprocess.Popen(
+        [LOSSLEDGER, "bench", "--positions", "20000", "--db", POSTGRES_URL, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    schema = None
+    for text in process.stderr:  # until it is applying commands to its fresh schema
+        if "store:" in text:
+            schema = text.rsplit("schema=", 1)[1].strip()
+        if "applying" in text:
+            break
+    assert schema is not None and schema.startswith("lossledger_bench_")
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 128 + signal.SIGTERM
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        left = connection.execute(
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name = %s",
+            (schema,),
+        ).fetchall()
+    assert left == []
