@@ -72,6 +72,7 @@ class LossLedger(Application[UUID]):
         self.clock = clock
         self.unit = UnitOfWork(self, lambda: format_time(self.clock()))
         self.events_written = 0  # by this instance, whoever asked for the save
+        self._parsed: dict[str | bytes, Any] = {}
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -81,7 +82,9 @@ class LossLedger(Application[UUID]):
 
     def execute_line(self, line: str | bytes) -> str:
         """Parse and execute one JSON Lines command; LedgerError when refused."""
-        document = load_json(line)
+        document = self._parsed.pop(line, None)  # parsed once already by `prefetch`
+        if document is None:
+            document = load_json(line)
         return self.execute(parse_command(document), document)
 
     def execute(self, command: AnyCommand, document: dict[str, Any]) -> str:
@@ -121,6 +124,7 @@ class LossLedger(Application[UUID]):
         if existing is None:
             return
         wanted: set[UUID] = set()
+        self._parsed = {}  # the batch's documents, for execute_line: each line parsed once
         for line in lines:
             try:
                 document = load_json(line)
@@ -128,6 +132,7 @@ class LossLedger(Application[UUID]):
                 continue
             if not isinstance(document, dict):
                 continue
+            self._parsed[line] = document
             if isinstance(document.get("id"), str):
                 wanted.add(command_id(document["id"]))
             if document.get("type") == "open_account" and isinstance(document.get("account"), str):

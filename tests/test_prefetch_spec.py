@@ -8,6 +8,8 @@ from collections.abc import Callable
 import pytest
 from eventsourcing.persistence import RecordConflictError
 
+import domain.commands
+from domain import ledger as ledger_module
 from domain.ledger import ALREADY_APPLIED, APPLIED
 from tests.databases import OnPostgreSQL, OnSQLite
 from tests.support import SpecLedger, command, line, market
@@ -74,6 +76,21 @@ class PrefetchSpec:
         assert stored(theirs) == before  # nothing of the conflicting batch was written
         assert mine.unit.absent == set()  # the discard forgot the lookup with the batch
         assert mine.apply_lines(lines) == [ALREADY_APPLIED] * 2 + [APPLIED] * (len(lines) - 2)
+
+    def test_each_line_of_a_looked_up_batch_is_parsed_once(
+        self, open_ledger: LedgerFactory, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        parsed: list[str | bytes] = []
+        load_json = domain.commands.load_json
+
+        def counting(line: str | bytes) -> object:
+            parsed.append(line)
+            return load_json(line)
+
+        monkeypatch.setattr(ledger_module, "load_json", counting)
+        lines = documents()
+        assert open_ledger().apply_lines(lines) == [APPLIED] * len(lines)
+        assert sorted(parsed) == sorted(lines)
 
 
 class TestPrefetchOnSQLite(OnSQLite, PrefetchSpec):
