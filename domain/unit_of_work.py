@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -142,21 +142,26 @@ class UnitOfWork:
         """The save cached every aggregate it wrote; a command record is read again only if
         its id comes back, so it must not push the accounts and the open cycle (whose reload
         replays every event of the cycle) out of the cache."""
+        self.evict(key for key, a in self.pending.items() if isinstance(a, CommandRecord))
+
+    def evict(self, keys: Iterable[UUID]) -> None:
+        """Drop aggregates from the repository cache: their next load reads the store."""
         cache: Any = self.application.repository.cache
         if cache is None:
             return
-        for key, aggregate in self.pending.items():
-            if isinstance(aggregate, CommandRecord):
-                with contextlib.suppress(KeyError):
-                    cache.get(key, evict=True)
+        for key in list(keys):
+            with contextlib.suppress(KeyError):
+                cache.get(key, evict=True)
+
+    def evict_all(self) -> None:
+        """Drop every cached aggregate (eventsourcing's LRUCache.clear leaves entries behind)."""
+        cache: Any = self.application.repository.cache
+        if cache is not None:
+            self.evict(cache.cache)
 
     def discard(self) -> None:
         """Forget unsaved changes, including the cached objects they were made on."""
-        cache: Any = self.application.repository.cache
-        if cache is not None:
-            for key in self.pending | self.loaded:
-                with contextlib.suppress(KeyError):
-                    cache.get(key, evict=True)
+        self.evict(self.pending | self.loaded)
         self.pending.clear()
         self.loaded.clear()
         self.absent.clear()

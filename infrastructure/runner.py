@@ -9,7 +9,6 @@ come back "already applied"), up to a bounded number of attempts with a jittered
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import random
@@ -142,11 +141,7 @@ def forget_cache(ledger: LossLedger) -> None:
     """Forget the unit of work's aggregates and evict every cached one, so that the next loads
     read what is stored now. Unsaved changes are lost: save or discard them first."""
     ledger.discard()
-    cache: Any = ledger.repository.cache
-    if cache is not None:
-        for key in list(cache.cache):
-            with contextlib.suppress(KeyError):
-                cache.get(key, evict=True)
+    ledger.unit.evict_all()
 
 
 def _cached(ledger: LossLedger) -> bool:
