@@ -140,6 +140,10 @@ class ReadModels:
         self.engine.dispose()
 
 
+def topic_of(event: Any) -> str:
+    return f"{type(event).__module__}:{type(event).__qualname__}"
+
+
 class Batch:
     """The changes of one batch of events, loaded lazily, written at once."""
 
@@ -162,9 +166,7 @@ class Batch:
             {
                 str(event.originator_id)
                 for event in events
-                if event.originator_version != 1
-                and type(event).__qualname__.startswith("Account.")
-                and type(event).__module__ == "domain.accounts"
+                if event.originator_version != 1 and topic_of(event).startswith(ACCOUNT_TOPIC)
             }
         )
         for start in range(0, len(keys), PREFETCH_CHUNK):
@@ -175,7 +177,7 @@ class Batch:
                 self.accounts[row["account_id"]] = AccountView.from_row(dict(row))
 
     def apply(self, notification_id: int, event: Any) -> None:
-        topic = f"{type(event).__module__}:{type(event).__qualname__}"
+        topic = topic_of(event)
         for ledger_account, change in ledger_changes(event).items():
             self.ledger[ledger_account] = self.ledger.get(ledger_account, Decimal(0)) + change
         if topic.startswith(ACCOUNT_TOPIC):
