@@ -11,6 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from domain.errors import LedgerError
@@ -99,19 +100,25 @@ def _postgres(url: str) -> Database:
     return Database(url, "postgresql", env, sqlalchemy_url, schema)
 
 
-def postgres_admin(database: Database, statement: str) -> None:
-    """Run one administrative statement (a schema's creation or removal) on PostgreSQL."""
+def postgres_connection(database: Database, search_path: str | None = None) -> Any:
+    """An autocommit psycopg connection to the database a PostgreSQL URL names."""
     import psycopg
 
     env = database.env
-    with psycopg.connect(
+    return psycopg.connect(
         dbname=env["POSTGRES_DBNAME"],
         host=env["POSTGRES_HOST"],
         port=int(env["POSTGRES_PORT"]),
         user=env["POSTGRES_USER"],
         password=env["POSTGRES_PASSWORD"] or None,
         autocommit=True,
-    ) as connection:
+        options=f"-c search_path={search_path}" if search_path else None,
+    )
+
+
+def postgres_admin(database: Database, statement: str) -> None:
+    """Run one administrative statement (a schema's creation or removal) on PostgreSQL."""
+    with postgres_connection(database) as connection:
         connection.execute(statement.encode())
 
 

@@ -7,9 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import psycopg
-
-from infrastructure.store import Database
+from infrastructure.store import Database, postgres_connection
 
 
 class Store:
@@ -35,14 +33,7 @@ class Store:
             finally:
                 connection.close()
             return
-        with psycopg.connect(
-            dbname=env["POSTGRES_DBNAME"],
-            host=env["POSTGRES_HOST"],
-            port=int(env["POSTGRES_PORT"]),
-            user=env["POSTGRES_USER"],
-            options=f"-c search_path={self.database.schema}",
-            autocommit=True,
-        ) as postgres:
+        with postgres_connection(self.database, search_path=self.database.schema) as postgres:
             yield postgres
 
     def sql(self, statement: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

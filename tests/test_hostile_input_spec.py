@@ -33,7 +33,7 @@ from domain.ledger import LossLedger
 from domain.limits import IDENTIFIER_PATTERN, require_participants_within_limit
 from infrastructure.readmodels import ReadModels, open_with_read_models
 from infrastructure.runner import apply_file
-from infrastructure.store import Database
+from infrastructure.store import Database, postgres_connection
 from tests.corpus.hostile_commands import STORES, Case, cases
 from tests.databases import OnPostgreSQL, OnSQLite, fresh_database
 from tests.support import SpecLedger, event_count, line, refusal, run
@@ -194,19 +194,7 @@ class PreparedStores:
         return store
 
     def _postgres_image(self, database: Database) -> Callable[[], dict[str, bytes]]:
-        import psycopg
-
-        env = database.env
-        connection = self.stack.enter_context(
-            psycopg.connect(
-                dbname=env["POSTGRES_DBNAME"],
-                host=env["POSTGRES_HOST"],
-                port=int(env["POSTGRES_PORT"]),
-                user=env["POSTGRES_USER"],
-                password=env["POSTGRES_PASSWORD"] or None,
-                autocommit=True,
-            )
-        )
+        connection = self.stack.enter_context(postgres_connection(database))
         schema = str(database.schema)
         return lambda: postgres_image(connection, schema)
 
