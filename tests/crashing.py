@@ -37,6 +37,7 @@ from infrastructure.store import Database, open_ledger
 from infrastructure.tables import tracking
 from projections.fold import balances_from_events
 from tests.books import check_books
+from tests.databases import fresh_database
 
 LOSSLEDGER = str(Path(sys.executable).parent / "lossledger")
 KILLED = -signal.SIGKILL
@@ -184,6 +185,13 @@ def clean_run(market: MarketFile, database: Database) -> float:
     return time.monotonic() - began
 
 
+def clean_state(market: MarketFile) -> LedgerState:
+    """The file applied once, uninterrupted, on SQLite: what a killed or raced store must end as."""
+    with fresh_database("sqlite") as database:
+        clean_run(market, database)
+        return read_state(database, market.cycles)
+
+
 # --- what a store holds ------------------------------------------------------------------------
 
 EventKey = tuple[str, int]
@@ -257,9 +265,7 @@ def log_position(database: Database) -> int:
 
 
 def check_verify_and_reconcile(database: Database) -> None:
-    """`lossledger verify` and `lossledger reconcile` (which catches up first) both exit 0.
-    One after the other: two processes opening a PostgreSQL schema whose tables a killed
-    process had not finished creating race to create them (docs/reliability.md)."""
+    """`lossledger verify` and `lossledger reconcile` (which catches up first) both exit 0."""
     verified = run("verify", db=database.url)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     reconciled = run("reconcile", db=database.url)

@@ -27,7 +27,6 @@ from pathlib import Path
 
 from infrastructure import runner
 from infrastructure.faults import POINTS
-from infrastructure.readmodels import open_with_read_models
 from infrastructure.store import Database
 from tests.crashing import (
     GAVE_UP,
@@ -215,9 +214,6 @@ def _race_round(
     env: dict[str, str] | None,
     figures: Figures,
 ) -> None:
-    ledger, models = open_with_read_models(database.url)  # the tables first (Known limits)
-    models.dispose()
-    ledger.close()
     processes = [
         start("apply", str(f), "-q", db=database.url, env=env, barrier=barrier) for f in files
     ]

@@ -24,7 +24,6 @@ from domain.ids import account_id, cycle_id
 from domain.ledger import LossLedger
 from infrastructure import runner
 from infrastructure.http_api import create_app
-from infrastructure.readmodels import open_with_read_models
 from infrastructure.runner import ApplyResult, Line, apply_lines, apply_source
 from infrastructure.store import Database
 from infrastructure.tokens import create_token
@@ -38,7 +37,7 @@ from tests.crashing import (
     check_complete,
     check_in_process,
     check_verify_and_reconcile,
-    clean_run,
+    clean_state,
     finish,
     fund_balance_from_its_events,
     read_state,
@@ -272,17 +271,7 @@ def race_market(tmp_path_factory: pytest.TempPathFactory) -> MarketFile:
 @pytest.fixture(scope="module")
 def sequential(race_market: MarketFile) -> LedgerState:
     """The file applied once by one process: what every race must end as."""
-    with fresh_database("sqlite") as database:
-        clean_run(race_market, database)
-        return read_state(database, race_market.cycles)
-
-
-def initialised(database: Database) -> None:
-    """The store's tables, created before the race: two processes creating them at once on a
-    fresh store collide (docs/reliability.md, "Known limits")."""
-    ledger, models = open_with_read_models(database.url)
-    models.dispose()
-    ledger.close()
+    return clean_state(race_market)
 
 
 def race(
@@ -313,7 +302,6 @@ class RaceSpec:
         )
         for round_, files in enumerate([[whole, whole], [prefix, whole]]):
             with fresh_database(self.backend) as database:
-                initialised(database)
                 outcomes = race(database, files, tmp_path / f"go-{round_}")
                 for (status, output), file in zip(outcomes, files, strict=True):
                     # done, or refused after the bounded retries with the message that says so
@@ -343,7 +331,6 @@ class RaceSpec:
             for who in ("settle-by-a", "settle-by-b")
         ]
         with fresh_database(self.backend) as database:
-            initialised(database)
             outcomes = sorted(race(database, files, tmp_path / "go"))
             assert outcomes[0][0] == 0, outcomes[0][1]
             assert outcomes[1][0] == 1
@@ -359,7 +346,6 @@ class RaceSpec:
         whole = race_market.path
         for round_ in range(4):  # the race is real: a round may end without a loser
             with fresh_database(self.backend) as database:
-                initialised(database)
                 barrier = tmp_path / f"go-{round_}"
                 env = {runner.ATTEMPTS_ENV: "1"}
                 outcomes = race(database, [whole, whole], barrier, env)

@@ -21,7 +21,7 @@ from tests.crashing import (
     MarketFile,
     check_complete,
     check_survived,
-    clean_run,
+    clean_state,
     killed_after,
     killed_at,
     log_position,
@@ -48,9 +48,7 @@ def crash_market(tmp_path_factory: pytest.TempPathFactory) -> MarketFile:
 @pytest.fixture(scope="module")
 def clean(crash_market: MarketFile) -> LedgerState:
     """The same file applied once, uninterrupted, on SQLite: what every store must end as."""
-    with fresh_database("sqlite") as database:
-        clean_run(crash_market, database)
-        return read_state(database, crash_market.cycles)
+    return clean_state(crash_market)
 
 
 def recorded(state: LedgerState) -> int:
