@@ -109,15 +109,11 @@ def _open_positions(
         for contract in sorted(
             set(rng.choices(contracts, weights, k=rng.choice((1, 1, 1, 2, 2, 3))))
         ):
-            price, step = CONTRACTS[contract]
-            leverage = min(MAX_LEVERAGE, max(1, round(rng.lognormvariate(1.3, 0.6))))
-            margin = (cash[name] * Decimal(f"{rng.uniform(0.05, 0.4):.4f}")).quantize(
-                CENT, ROUND_DOWN
-            )
-            size = (margin * leverage / price).quantize(step, ROUND_DOWN)
+            price = CONTRACTS[contract][0]
+            leverage, margin, size = _sized(rng, cash[name], contract, 1.3)
             if size <= 0:
                 continue
-            margin = max(margin, (size * price / leverage).quantize(CENT, ROUND_UP))
+            margin = _initial_margin(margin, size, price, leverage)
             if margin > cash[name]:
                 continue
             side = "long" if rng.random() < 0.55 else "short"
@@ -149,15 +145,12 @@ def _crash(
         price, step = CONTRACTS[contract]
         mark = _price(price * Decimal(CRASH[contract]))
         if position.side == "long" and is_liquidatable(position, mark, Decimal("0.005")):
-            bankruptcy = bankruptcy_price("long", position.entry, position.margin, position.size)
-            slippage = Decimal(f"{rng.uniform(0.005, 0.04):.4f}")
-            fill_price = _price(min(mark, bankruptcy) * (1 - slippage))
             add(
                 "liquidate",
                 account=name,
                 contract=contract,
                 mark=fmt_plain(mark),
-                fills=_fills(rng, position.size, step, fill_price),
+                fills=_takeover_fills(rng, position, step, mark),
             )
         elif position.side == "short" and rng.random() < 0.1:
             half = (position.size / 2).quantize(step, ROUND_DOWN)
@@ -169,6 +162,32 @@ def _crash(
                     size=fmt_plain(half),
                     price=fmt_plain(mark),
                 )
+
+
+def _sized(
+    rng: random.Random, cash: Decimal, contract: str, mu: float
+) -> tuple[int, Decimal, Decimal]:
+    """(leverage, margin, size) of a new position: lognormal leverage around e^mu, a uniform
+    5 to 40% of the cash as margin, the size it buys rounded down to the contract's step."""
+    price, step = CONTRACTS[contract]
+    leverage = min(MAX_LEVERAGE, max(1, round(rng.lognormvariate(mu, 0.6))))
+    margin = (cash * Decimal(f"{rng.uniform(0.05, 0.4):.4f}")).quantize(CENT, ROUND_DOWN)
+    return leverage, margin, (margin * leverage / price).quantize(step, ROUND_DOWN)
+
+
+def _initial_margin(margin: Decimal, size: Decimal, price: Decimal, leverage: int) -> Decimal:
+    """At least what the leverage asks of the size, in cents rounded up."""
+    return max(margin, (size * price / leverage).quantize(CENT, ROUND_UP))
+
+
+def _takeover_fills(
+    rng: random.Random, position: Position, step: Decimal, mark: Decimal
+) -> list[dict[str, str]]:
+    """A long's takeover, filled 0.5 to 4% below the lower of the mark and its bankruptcy."""
+    bankruptcy = bankruptcy_price("long", position.entry, position.margin, position.size)
+    slippage = Decimal(f"{rng.uniform(0.005, 0.04):.4f}")
+    fill_price = _price(min(mark, bankruptcy) * (1 - slippage))
+    return _fills(rng, position.size, step, fill_price)
 
 
 def _fills(
@@ -237,14 +256,10 @@ def write_bench_market(positions: int, seed: int, load: Path, settle: Path) -> d
                 if counts["positions"] >= positions:
                     break
                 price, step = CONTRACTS[contract]
-                leverage = min(MAX_LEVERAGE, max(1, round(rng.lognormvariate(1.1, 0.6))))
-                margin = (cash * Decimal(f"{rng.uniform(0.05, 0.4):.4f}")).quantize(
-                    CENT, ROUND_DOWN
-                )
-                size = (margin * leverage / price).quantize(step, ROUND_DOWN)
+                leverage, margin, size = _sized(rng, cash, contract, 1.1)
                 if size <= 0:
                     size = step
-                margin = max(margin, (size * price / leverage).quantize(CENT, ROUND_UP))
+                margin = _initial_margin(margin, size, price, leverage)
                 if margin > cash:
                     add(out, "deposit", account=name, amount=fmt_plain(margin - cash))
                     cash = margin
@@ -281,18 +296,13 @@ def write_bench_market(positions: int, seed: int, load: Path, settle: Path) -> d
             price, step = CONTRACTS[contract]
             mark = _price(price * Decimal(CRASH[contract]))
             if is_liquidatable(position, mark, Decimal("0.005")):
-                bankruptcy = bankruptcy_price(
-                    "long", position.entry, position.margin, position.size
-                )
-                slippage = Decimal(f"{rng.uniform(0.005, 0.04):.4f}")
-                fill_price = _price(min(mark, bankruptcy) * (1 - slippage))
                 add(
                     out,
                     "liquidate",
                     account=name,
                     contract=contract,
                     mark=fmt_plain(mark),
-                    fills=_fills(rng, position.size, step, fill_price),
+                    fills=_takeover_fills(rng, position, step, mark),
                 )
                 counts["liquidations"] += 1
     with settle.open("w", encoding="utf-8") as out:
