@@ -152,9 +152,7 @@ def bare_library_rate(
     else:
         env = {**database.env, "PERSISTENCE_MODULE": "eventsourcing.postgres"}
         env["POSTGRES_SCHEMA"] = f"{database.schema}_bare"
-        ensure_schema(
-            parse_database(f"{database.url.split('?', 1)[0]}?schema={env['POSTGRES_SCHEMA']}")
-        )
+        postgres_admin(database, f'CREATE SCHEMA IF NOT EXISTS "{env["POSTGRES_SCHEMA"]}"')
     # the payload makes the stored state as large as the ledger's events (about 90 bytes of
     # the state are the library's own fields)
     payload = "x" * max(1, state_bytes - 90)
