@@ -15,7 +15,11 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import RecordConflictError, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresFactory,
+)
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
 from psycopg import Cursor
 from psycopg.rows import DictRow
@@ -212,7 +216,35 @@ class SQLiteChainedFactory(SQLiteFactory):
     application_recorder_class = SQLiteChainedRecorder
 
 
-class PostgresChainedRecorder(PostgresApplicationRecorder):
+def creation_lock_key(schema: str) -> int:
+    """The advisory lock under which a schema's tables are created."""
+    digest = hashlib.sha256(f"lossledger:{schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class LockedCreation:
+    """Tables created with an advisory lock held (one per schema, shared by every recorder of
+    the store): two processes opening one store at the same instant would otherwise collide in
+    eventsourcing's CREATE TYPE ("pg_type_typname_nsp_index") and CREATE OR REPLACE FUNCTION
+    ("tuple concurrently updated"), for the events and for the snapshots alike."""
+
+    datastore: Any
+
+    def create_table(self) -> None:
+        key = creation_lock_key(self.datastore.schema)
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+            try:
+                super().create_table()  # type: ignore[misc]
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+class PostgresLockedAggregateRecorder(LockedCreation, PostgresAggregateRecorder):
+    """The snapshots' recorder, its table created under the store's lock."""
+
+
+class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.chain_table = f"{self.events_table_name}_chain"
@@ -222,22 +254,6 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
                 "(position bigint PRIMARY KEY, chain_hash bytea NOT NULL)"
             ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.chain_table))
         )
-
-    def create_table(self) -> None:
-        """Create the tables with an advisory lock held: two processes opening one store at
-        the same instant would otherwise collide in eventsourcing's CREATE TYPE and CREATE OR
-        REPLACE FUNCTION ("tuple concurrently updated")."""
-        key = int.from_bytes(
-            hashlib.sha256(f"lossledger:{self.datastore.schema}".encode()).digest()[:8],
-            "big",
-            signed=True,
-        )
-        with self.datastore.get_connection() as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
-            try:
-                super().create_table()
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
     def _chain(self) -> Any:
         return SQL("{schema}.{table}").format(
@@ -389,4 +405,5 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
 
 
 class PostgresChainedFactory(PostgresFactory):
+    aggregate_recorder_class = PostgresLockedAggregateRecorder
     application_recorder_class = PostgresChainedRecorder

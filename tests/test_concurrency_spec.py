@@ -11,21 +11,25 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from eventsourcing.utils import Environment
 
 from domain.ids import account_id, cycle_id
 from domain.ledger import LossLedger
 from infrastructure import runner
+from infrastructure.chain import PostgresChainedFactory, creation_lock_key
 from infrastructure.http_api import create_app
 from infrastructure.runner import ApplyResult, Line, apply_lines, apply_source
-from infrastructure.store import Database
+from infrastructure.store import Database, postgres_connection
 from infrastructure.tokens import create_token
 from tests.books import check_books
 from tests.conftest import LedgerFactory
@@ -412,4 +416,34 @@ class TestOpeningAtOnceOnSQLite(OpeningAtOnceSpec, OnSQLite):
 
 
 class TestOpeningAtOnceOnPostgreSQL(OpeningAtOnceSpec, OnPostgreSQL):
-    pass
+    def test_every_recorder_creates_its_tables_under_the_stores_lock(
+        self, database: Database
+    ) -> None:
+        factory = PostgresChainedFactory(Environment("lossledger", database.env))
+        recorders: list[Any] = [
+            factory.application_recorder(),
+            factory.aggregate_recorder("snapshots"),
+        ]
+        with postgres_connection(database) as holder:
+            key = creation_lock_key(str(database.schema))
+            holder.execute("SELECT pg_advisory_lock(%s)", (key,))
+            creating = [threading.Thread(target=r.create_table) for r in recorders]
+            for thread in creating:
+                thread.start()
+            time.sleep(1.0)
+            assert [thread.is_alive() for thread in creating] == [True, True]  # both wait
+            holder.execute("SELECT pg_advisory_unlock_all()")
+            for thread in creating:
+                thread.join(timeout=60)
+        assert [thread.is_alive() for thread in creating] == [False, False]
+        with postgres_connection(database, search_path=database.schema) as reader:
+            tables = {
+                row[0]
+                for row in reader.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                    (database.schema,),
+                )
+            }
+        assert {"lossledger_events", "lossledger_snapshots"} <= tables
+        for recorder in recorders:
+            recorder.datastore.close()
