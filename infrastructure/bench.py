@@ -12,13 +12,16 @@ from __future__ import annotations
 import multiprocessing
 import os
 import resource
+import shutil
 import sqlite3
 import statistics
+import subprocess
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -118,8 +121,13 @@ def timed(
         yield
         times[f"{phase}_seconds"] = round(time.perf_counter() - wall, 3)
         times[f"{phase}_cpu_seconds"] = round(time.process_time() - cpu, 3)
+        # the peak so far: the first phase whose figure reaches the final peak is where it is
+        times[f"{phase}_peak_rss_mib"] = round(peak_rss_mib(), 1)
     if say is not None:  # a long run's figures are not lost if it is stopped before the end
-        say(f"{phase}: {times[f'{phase}_seconds']} s ({times[f'{phase}_cpu_seconds']} s CPU)")
+        say(
+            f"{phase}: {times[f'{phase}_seconds']} s ({times[f'{phase}_cpu_seconds']} s CPU, "
+            f"peak RSS {times[f'{phase}_peak_rss_mib']} MiB)"
+        )
 
 
 def _event_sizes(database: Database, table: str) -> tuple[float, float]:
@@ -218,6 +226,7 @@ def run_bench(
         raise LedgerError("--repeats needs a store per run: leave --db out for SQLite")
     if repeats > 1 and profile is not None:
         raise LedgerError("--profile profiles one run: leave --repeats out")
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="lossledger-bench-") as name:
         directory = Path(name)
         load_file, settle_file = directory / "load.jsonl", directory / "settle.jsonl"
@@ -238,7 +247,43 @@ def run_bench(
                 )
         figures = _medians(runs)
         figures.update(positions=counts["positions"], seed=seed, repeats=repeats)
+        figures.update(machine=machine(load_before), code=code_version())
         return figures
+
+
+def machine(load_before: float) -> dict[str, Any]:
+    """What else the machine was doing: on a shared machine the wall times depend on it."""
+    return {
+        "cpus": os.cpu_count(),
+        "load_average_before": round(load_before, 2),
+        "load_average_after": round(os.getloadavg()[0], 2),
+    }
+
+
+def code_version() -> str:
+    """The commit the run measured ("+changes" when the tree differs from it), or the package
+    version outside a git checkout."""
+    git = shutil.which("git")
+    root = str(Path(__file__).resolve().parent.parent)
+    try:
+        if git is None:
+            raise OSError("no git")
+        head, dirty = (
+            subprocess.run(  # noqa: S603 - fixed arguments, git found on PATH
+                [git, "-C", root, *arguments],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            ).stdout.strip()
+            for arguments in (
+                ["rev-parse", "--short=12", "HEAD"],
+                ["status", "--porcelain", "--untracked-files=no"],
+            )
+        )
+    except (OSError, subprocess.SubprocessError):
+        return f"lossledger {metadata.version('lossledger')}"
+    return f"{head}+changes" if dirty else head
 
 
 def _medians(runs: list[dict[str, Any]]) -> dict[str, Any]:

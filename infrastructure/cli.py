@@ -212,7 +212,8 @@ def bench_command(
     if as_json:
         print(json.dumps(figures))
         return
-    for key, value in figures.items():
+    context = figures.pop("machine")
+    for key, value in {**figures, **{f"machine.{k}": v for k, v in context.items()}}.items():
         console.print(
             f"{key:>32}  {value:,}" if isinstance(value, int | float) else f"{key:>32}  {value}",
             highlight=False,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -29,6 +31,7 @@ REQUIRED = {
     "bare_library_events_per_second",
     "raw_sqlite_rows_per_second",
 }
+PHASES = ("load", "settle", "replay", "projection")
 
 
 def bench(*arguments: str) -> subprocess.CompletedProcess[str]:
@@ -53,6 +56,16 @@ def check_figures(figures: dict[str, object], positions: int, backend: str) -> N
     for key in REQUIRED - {"positions", "accounts", "participants", "events_written"}:
         assert float(str(figures[key])) > 0, key
     assert str(figures["digest"]).startswith("sha256:")
+    # where the memory peaked: the peak so far after each phase, never above the final peak
+    peaks = [float(str(figures[f"{phase}_peak_rss_mib"])) for phase in PHASES]
+    assert peaks == sorted(peaks)
+    assert 0 < peaks[-1] <= float(str(figures["peak_rss_mib"]))
+    # what the figures depend on besides the code: the machine and what else it was doing
+    context = figures["machine"]
+    assert isinstance(context, dict)
+    assert context["cpus"] == os.cpu_count()
+    assert context["load_average_before"] >= 0 and context["load_average_after"] >= 0
+    assert re.fullmatch(r"[0-9a-f]{12}(\+changes)?|lossledger \S+", str(figures["code"]))
 
 
 def test_bench_prints_every_figure_on_sqlite() -> None:
@@ -65,6 +78,21 @@ def test_bench_prints_every_figure_on_sqlite() -> None:
     assert again["digest"] == figures["digest"]
     assert again["repeats"] == 2
     assert again["events_written"] == figures["events_written"]
+
+
+def test_bench_without_json_prints_one_figure_a_line() -> None:
+    run = subprocess.run(
+        [LOSSLEDGER, "bench", "--positions", "300", "--seed", "3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    lines = dict(line.split(maxsplit=1) for line in run.stdout.splitlines())
+    assert set(lines) >= REQUIRED | {"digest", "code", "machine.cpus"}
+    assert lines["positions"] == "300"
+    assert lines["machine.cpus"] == str(os.cpu_count())
 
 
 @pytest.mark.skipif(SKIP_POSTGRES, reason="PostgreSQL skipped on request")
