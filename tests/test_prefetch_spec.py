@@ -3,13 +3,17 @@ never what it records: same events, and another writer's commands still come bac
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from eventsourcing.persistence import RecordConflictError
+from psycopg.sql import SQL
 
 import domain.commands
 from domain import ledger as ledger_module
+from domain.ids import account_id
 from domain.ledger import ALREADY_APPLIED, APPLIED
 from tests.databases import OnPostgreSQL, OnSQLite
 from tests.support import SpecLedger, command, line, market
@@ -92,10 +96,47 @@ class PrefetchSpec:
         assert open_ledger().apply_lines(lines) == [APPLIED] * len(lines)
         assert sorted(parsed) == sorted(lines)
 
+    def test_the_lookup_names_exactly_the_stored_aggregates_among_those_asked(
+        self, open_ledger: LedgerFactory
+    ) -> None:
+        ledger = open_ledger()
+        assert ledger.apply_lines(documents()) == [APPLIED] * len(documents())
+        alice, bob, nobody = (account_id(name) for name in ("alice", "bob", "nobody"))
+        asked = [nobody, alice, alice, bob, uuid.uuid4()]  # repeats and unknowns too
+        assert ledger.recorder.existing_originators(asked) == {alice, bob}
+        assert ledger.recorder.existing_originators([]) == set()
+
 
 class TestPrefetchOnSQLite(OnSQLite, PrefetchSpec):
     pass
 
 
 class TestPrefetchOnPostgreSQL(OnPostgreSQL, PrefetchSpec):
-    pass
+    def test_the_lookup_probes_the_index_even_before_the_table_has_statistics(
+        self, open_ledger: LedgerFactory
+    ) -> None:
+        """With no statistics (autovacuum off, or not yet run after a bulk load) the planner
+        took `DISTINCT ... = ANY(ids)` for a sequential scan of the whole table: 1.3 s per
+        500 ids at 5.5 million events. The lookup must be index probes whatever it knows."""
+        ledger = open_ledger()
+        ledger.apply_lines(documents())
+        recorder: Any = ledger.recorder
+        ids = [uuid.uuid4() for _ in range(500)]
+        events = recorder._events()
+        with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(  # a large table the planner knows nothing about (never analyzed)
+                SQL(
+                    "INSERT INTO {events} (originator_id, originator_version, topic, state) "
+                    "SELECT gen_random_uuid(), v, 'bulk', '\\x00' "
+                    "FROM generate_series(1, 40000) AS g, generate_series(1, 5) AS v"
+                ).format(events=events)
+            )
+            try:
+                curs.execute(SQL("EXPLAIN ") + recorder.existing_statement(), (ids,))
+                plan = "\n".join(str(row["QUERY PLAN"]) for row in curs.fetchall())
+                found = recorder.existing_originators(ids)
+            finally:  # the ledger's own checks after the test read only ledger events
+                curs.execute(SQL("DELETE FROM {events} WHERE topic = 'bulk'").format(events=events))
+        assert "Seq Scan" not in plan, plan
+        assert "Index Only Scan" in plan or "Index Scan" in plan, plan
+        assert found == set()
