@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import RecordConflictError, StoredEvent
+from eventsourcing.persistence import ProgrammingError, RecordConflictError, StoredEvent
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
@@ -31,6 +31,8 @@ from infrastructure import faults
 GENESIS = bytes(32)
 DOMAIN_TAG = b"lossledger-chain-v1\n"
 PAGE = 10_000
+# events per INSERT statement of one save (a settlement's save is hundreds of thousands)
+INSERT_CHUNK = 10_000
 
 
 def canonical(position: int, originator_id: UUID, version: int, topic: str, state: bytes) -> bytes:
@@ -286,11 +288,32 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
             row = curs.fetchone()
             _require_as_read(key, version, None if row is None else row["v"])
 
-    def _fetch_ids_after_insert_events(
+    def _insert_in_chunks(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
+    ) -> list[int]:
+        """The library's insert, one statement per INSERT_CHUNK events, and the notification
+        ids the statements return. A settlement of a million positions is about 890,000
+        events: in one statement, a bind message of over a gigabyte, which PostgreSQL refuses
+        ("invalid message length") by closing the connection. Same transaction, table locked
+        first: the save stays atomic and its ids consecutive."""
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        positions: list[int] = []
+        for start in range(0, len(stored_events), INSERT_CHUNK):
+            PostgresAggregateRecorder._insert_stored_events(
+                self, curs, stored_events[start : start + INSERT_CHUNK], **kwargs
+            )
+            positions += [row["notification_id"] for row in curs.fetchall()]
+        if len(positions) != len(stored_events):
+            raise ProgrammingError(
+                f"inserted {len(stored_events)} events, got {len(positions)} notification ids"
+            )
+        return positions
+
+    def _write_chain(
+        self, curs: Cursor[DictRow], positions: Sequence[int], stored_events: Sequence[StoredEvent]
+    ) -> None:
         # Runs inside the insert's transaction, with the events table locked in EXCLUSIVE mode.
-        positions = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs) or []
         curs.execute(
             SQL("SELECT chain_hash FROM {chain} ORDER BY position DESC LIMIT 1").format(
                 chain=self._chain()
@@ -309,7 +332,6 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
             links,
         )
         faults.inserting(stored_events)
-        return positions
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -327,8 +349,8 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
                 conn.cursor() as curs,
             ):
                 self._insert_events(curs, stored_events, **kwargs)
-                self._insert_stored_events(curs, stored_events, **kwargs)
-                positions = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+                positions = self._insert_in_chunks(curs, stored_events, **kwargs)
+                self._write_chain(curs, positions, stored_events)
         faults.reached("insert_committed")
         return positions
 

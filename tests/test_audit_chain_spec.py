@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import random
+import uuid
+from typing import Any
 
+import pytest
+from eventsourcing.persistence import RecordConflictError, StoredEvent
+from eventsourcing.postgres import PostgresAggregateRecorder
+
+from infrastructure import chain
 from infrastructure.audit import Verification, verify
 from infrastructure.store import Database
 from tests.conftest import LedgerFactory
@@ -111,4 +118,40 @@ class TestAuditChainOnSQLite(AuditChainSpec, OnSQLite):
 
 
 class TestAuditChainOnPostgreSQL(AuditChainSpec, OnPostgreSQL):
-    pass
+    """A save is inserted INSERT_CHUNK events a statement (a 1M settlement in one statement is
+    a bind message PostgreSQL refuses): the chain and the atomicity must not notice."""
+
+    def test_a_save_of_many_chunks_is_chained_and_numbered_as_one(
+        self, ledger: SpecLedger, database: Database, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        statements: list[int] = []
+        insert = PostgresAggregateRecorder._insert_stored_events
+
+        def counted(self: Any, curs: Any, stored_events: Any, **kwargs: Any) -> None:
+            statements.append(len(stored_events))
+            insert(self, curs, stored_events, **kwargs)
+
+        monkeypatch.setattr(chain, "INSERT_CHUNK", 4)
+        monkeypatch.setattr(PostgresAggregateRecorder, "_insert_stored_events", counted)
+        run(ledger, *three_winners_and_a_crash())
+        positions = Store(database).positions()
+        assert max(statements) == 4 and sum(statements) == len(positions)
+        assert statements.count(4) > 2  # saves of more than one chunk happened
+        assert positions == list(range(1, len(positions) + 1))
+        assert verified(ledger).ok
+
+    def test_a_failing_chunk_rolls_back_the_chunks_before_it(
+        self, ledger: SpecLedger, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        run(ledger, *three_winners_and_a_crash())
+        recorder: Any = ledger.recorder
+        head = recorder.chain_head()
+        taken = recorder.select_notifications(start=1, limit=1)[0]
+        fresh = [StoredEvent(uuid.uuid4(), 1, "spec:Fresh", b"{}") for _ in range(6)]
+        duplicate = StoredEvent(taken.originator_id, taken.originator_version, "spec:Dup", b"{}")
+        monkeypatch.setattr(chain, "INSERT_CHUNK", 4)
+        with pytest.raises(RecordConflictError):  # the second statement meets a stored event
+            recorder.insert_events([*fresh, duplicate])
+        assert recorder.existing_originators([e.originator_id for e in fresh]) == set()
+        assert recorder.chain_head() == head
+        assert verified(ledger).ok
