@@ -294,15 +294,12 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
         """The library's insert, one statement per INSERT_CHUNK events, and the notification
         ids the statements return. A settlement of a million positions is about 890,000
         events: in one statement, a bind message of over a gigabyte, which PostgreSQL refuses
-        ("invalid message length") by closing the connection. Same transaction, table locked
-        first: the save stays atomic and its ids consecutive."""
-        self._lock_table(curs)
-        self._notify_channel(curs)
+        ("invalid message length") by closing the connection. Same transaction, the table
+        locked by the first chunk's step (again by the others: a no-op, as is their repeated
+        NOTIFY, which PostgreSQL delivers once): the save stays atomic and its ids consecutive."""
         positions: list[int] = []
         for start in range(0, len(stored_events), INSERT_CHUNK):
-            PostgresAggregateRecorder._insert_stored_events(
-                self, curs, stored_events[start : start + INSERT_CHUNK], **kwargs
-            )
+            self._insert_stored_events(curs, stored_events[start : start + INSERT_CHUNK], **kwargs)
             positions += [row["notification_id"] for row in curs.fetchall()]
         if len(positions) != len(stored_events):
             raise ProgrammingError(
