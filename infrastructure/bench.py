@@ -9,6 +9,7 @@ as many rows of the same size. docs/performance.md explains every figure.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import resource
@@ -265,25 +266,22 @@ def code_version() -> str:
     version outside a git checkout."""
     git = shutil.which("git")
     root = str(Path(__file__).resolve().parent.parent)
-    try:
-        if git is None:
-            raise OSError("no git")
-        head, dirty = (
-            subprocess.run(  # noqa: S603 - fixed arguments, git found on PATH
-                [git, "-C", root, *arguments],
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=True,
-            ).stdout.strip()
-            for arguments in (
-                ["rev-parse", "--short=12", "HEAD"],
-                ["status", "--porcelain", "--untracked-files=no"],
-            )
-        )
-    except (OSError, subprocess.SubprocessError):
-        return f"lossledger {metadata.version('lossledger')}"
-    return f"{head}+changes" if dirty else head
+
+    def ask(*arguments: str) -> str:
+        return subprocess.run(  # noqa: S603 - fixed arguments, git found on PATH
+            [str(git), "-C", root, *arguments],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+
+    if git is not None:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            head = ask("rev-parse", "--short=12", "HEAD")
+            dirty = ask("status", "--porcelain", "--untracked-files=no")
+            return f"{head}+changes" if dirty else head
+    return f"lossledger {metadata.version('lossledger')}"
 
 
 def _medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
