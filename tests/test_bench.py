@@ -8,11 +8,13 @@ import os
 import re
 import signal
 import subprocess
+from importlib import metadata
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from infrastructure.bench import code_version
 from infrastructure.market import write_bench_market
 from tests.databases import POSTGRES_URL, SKIP_POSTGRES
 from tests.test_cli import LOSSLEDGER
@@ -175,3 +177,10 @@ def test_a_bench_stopped_with_sigterm_drops_its_schema() -> None:
             (schema,),
         ).fetchall()
     assert left == []
+
+
+def test_outside_a_git_checkout_the_bench_names_the_package_version(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("shutil.which", lambda _: None)  # no git to ask
+    assert code_version() == f"lossledger {metadata.version('lossledger')}"
