@@ -6,14 +6,17 @@ Its tests never skip silently: only LOSSLEDGER_SKIP_POSTGRES=1 skips them, and s
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+from psycopg.sql import SQL
 
 from infrastructure.store import Database, ensure_schema, parse_database, postgres_admin
 
@@ -67,3 +70,31 @@ def _fresh(backend: str) -> Iterator[Database]:
         return
     with tempfile.TemporaryDirectory() as directory:
         yield parse_database(f"sqlite:///{Path(directory) / 'ledger.db'}")
+
+
+BULK_AGGREGATES = 40_000  # of 5 events each: 200,000 events
+
+
+@contextmanager
+def unanalyzed_bulk(recorder: Any) -> Iterator[list[uuid.UUID]]:
+    """A PostgreSQL events table made large behind the planner's back: 200,000 events of
+    40,000 aggregates (topic 'bulk'), never analyzed, as after a bulk load with autovacuum
+    off. Yields the aggregates' ids; removes the events afterwards, so that the ledger's own
+    checks read only its events."""
+    events = recorder._events()  # the chained recorder of infrastructure/chain.py
+    with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+        curs.execute(
+            SQL(
+                "INSERT INTO {events} (originator_id, originator_version, topic, state) "
+                "SELECT md5('bulk' || g)::uuid, v, 'bulk', '\\x00' "
+                "FROM generate_series(1, %s) AS g, generate_series(1, 5) AS v"
+            ).format(events=events),
+            (BULK_AGGREGATES,),
+        )
+        try:
+            yield [
+                uuid.UUID(hashlib.md5(f"bulk{g}".encode()).hexdigest())
+                for g in range(1, BULK_AGGREGATES + 1)
+            ]
+        finally:
+            curs.execute(SQL("DELETE FROM {events} WHERE topic = 'bulk'").format(events=events))

@@ -105,6 +105,18 @@ def btc_position(account: str, side: str, size: str, margin: str, price: str = "
     )
 
 
+def one_open_position() -> list[str]:
+    """A small store as lines: alice and bob funded, a cycle open, alice long 1 BTCUSDT."""
+    return [
+        line(document)
+        for document in [
+            *market(["alice", "bob"], deposit="500"),
+            command("open_cycle", cycle="c1", marks={"BTCUSDT": "100"}),
+            btc_position("alice", "long", "1", "20"),
+        ]
+    ]
+
+
 def btc_liquidation(account: str, mark: str, fills: list[dict[str, str]]) -> Document:
     """A liquidate command in BTCUSDT."""
     return command("liquidate", account=account, contract="BTCUSDT", mark=mark, fills=fills)

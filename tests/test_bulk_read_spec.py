@@ -12,29 +12,10 @@ from psycopg.sql import SQL
 
 from domain.ids import account_id
 from domain.ledger import APPLIED
-from tests.databases import OnPostgreSQL, OnSQLite
-from tests.support import SpecLedger, command, line, market
+from tests.databases import OnPostgreSQL, OnSQLite, unanalyzed_bulk
+from tests.support import SpecLedger, one_open_position
 
 LedgerFactory = Callable[[], SpecLedger]
-
-
-def documents() -> list[str]:
-    return [
-        line(d)
-        for d in [
-            *market(["alice", "bob", "carol"], deposit="500"),
-            command("open_cycle", cycle="c1", marks={"BTCUSDT": "100"}),
-            command(
-                "open_position",
-                account="alice",
-                contract="BTCUSDT",
-                side="long",
-                size="1",
-                price="100",
-                margin="20",
-            ),
-        ]
-    ]
 
 
 def rows(events: Any) -> list[tuple[uuid.UUID, int, str, bytes]]:
@@ -46,7 +27,7 @@ class BulkReadSpec:
         self, open_ledger: LedgerFactory
     ) -> None:
         ledger = open_ledger()
-        assert ledger.apply_lines(documents()) == [APPLIED] * len(documents())
+        assert ledger.apply_lines(one_open_position()) == [APPLIED] * len(one_open_position())
         recorder: Any = ledger.recorder  # the chained recorders of infrastructure/chain.py
         alice, bob = account_id("alice"), account_id("bob")
         one_by_one = sorted(
@@ -73,31 +54,15 @@ class TestBulkReadOnPostgreSQL(OnPostgreSQL, BulkReadSpec):
         the whole table, 5 to 17 s per 500 accounts; and each query was JIT-compiled. Here the
         cache is made smaller than a modest table instead of the table larger."""
         ledger = open_ledger()
-        ledger.apply_lines(documents())
+        ledger.apply_lines(one_open_position())
         recorder: Any = ledger.recorder
-        events = recorder._events()
-        with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(  # 200,000 events the planner knows nothing about (never analyzed)
-                SQL(
-                    "INSERT INTO {events} (originator_id, originator_version, topic, state) "
-                    "SELECT md5('bulk' || g)::uuid, v, 'bulk', '\\x00' "
-                    "FROM generate_series(1, 40000) AS g, generate_series(1, 5) AS v"
-                ).format(events=events)
-            )
-            try:
-                ids = [
-                    uuid.UUID(row["id"])
-                    for row in curs.execute(
-                        "SELECT md5('bulk' || g) AS id FROM generate_series(1, 500) AS g"
-                    ).fetchall()
-                ]
-                with recorder.bulk_read() as read:
-                    read.execute("SET LOCAL effective_cache_size = '1MB'")
-                    read.execute(SQL("EXPLAIN ") + recorder.events_of_statement(), (ids,))
-                    plan = "\n".join(str(row["QUERY PLAN"]) for row in read.fetchall())
-                found = rows(recorder.select_events_of(ids))
-            finally:  # the ledger's own checks after the test read only ledger events
-                curs.execute(SQL("DELETE FROM {events} WHERE topic = 'bulk'").format(events=events))
+        with unanalyzed_bulk(recorder) as bulk:
+            ids = bulk[:500]
+            with recorder.bulk_read() as read:
+                read.execute("SET LOCAL effective_cache_size = '1MB'")
+                read.execute(SQL("EXPLAIN ") + recorder.events_of_statement(), (ids,))
+                plan = "\n".join(str(row["QUERY PLAN"]) for row in read.fetchall())
+            found = rows(recorder.select_events_of(ids))
         assert "Seq Scan" not in plan, plan
         assert "Index Scan" in plan or "Bitmap Index Scan" in plan, plan
         assert "JIT" not in plan, plan

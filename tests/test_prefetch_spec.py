@@ -15,29 +15,10 @@ import domain.commands
 from domain import ledger as ledger_module
 from domain.ids import account_id
 from domain.ledger import ALREADY_APPLIED, APPLIED
-from tests.databases import OnPostgreSQL, OnSQLite
-from tests.support import SpecLedger, command, line, market
+from tests.databases import OnPostgreSQL, OnSQLite, unanalyzed_bulk
+from tests.support import SpecLedger, one_open_position
 
 LedgerFactory = Callable[[], SpecLedger]
-
-
-def documents() -> list[str]:
-    return [
-        line(d)
-        for d in [
-            *market(["alice", "bob"], deposit="500"),
-            command("open_cycle", cycle="c1", marks={"BTCUSDT": "100"}),
-            command(
-                "open_position",
-                account="alice",
-                contract="BTCUSDT",
-                side="long",
-                size="1",
-                price="100",
-                margin="20",
-            ),
-        ]
-    ]
 
 
 def stored(ledger: SpecLedger) -> list[tuple[str, int, str, bytes]]:
@@ -51,7 +32,7 @@ class PrefetchSpec:
     def test_a_prefetched_batch_records_exactly_what_a_plain_one_does(
         self, open_ledger: LedgerFactory
     ) -> None:
-        lines = documents()
+        lines = one_open_position()
         ledger = open_ledger()
         ledger.prefetch([*lines, "not json", '{"type":"open_account"}'])  # bad lines are left
         assert len(ledger.unit.absent) == len(lines) + 2  # every id, and two new accounts
@@ -68,7 +49,7 @@ class PrefetchSpec:
     def test_another_writer_between_the_lookup_and_the_save_makes_the_save_conflict(
         self, open_ledger: LedgerFactory
     ) -> None:
-        lines = documents()
+        lines = one_open_position()
         mine, theirs = open_ledger(), open_ledger()
         mine.prefetch(lines)
         assert theirs.apply_lines(lines[:2]) == [APPLIED, APPLIED]  # alice opened and funded
@@ -92,7 +73,7 @@ class PrefetchSpec:
             return load_json(line)
 
         monkeypatch.setattr(ledger_module, "load_json", counting)
-        lines = documents()
+        lines = one_open_position()
         assert open_ledger().apply_lines(lines) == [APPLIED] * len(lines)
         assert sorted(parsed) == sorted(lines)
 
@@ -100,7 +81,7 @@ class PrefetchSpec:
         self, open_ledger: LedgerFactory
     ) -> None:
         ledger = open_ledger()
-        assert ledger.apply_lines(documents()) == [APPLIED] * len(documents())
+        assert ledger.apply_lines(one_open_position()) == [APPLIED] * len(one_open_position())
         alice, bob, nobody = (account_id(name) for name in ("alice", "bob", "nobody"))
         asked = [nobody, alice, alice, bob, uuid.uuid4()]  # repeats and unknowns too
         recorder: Any = ledger.recorder  # the chained recorders of infrastructure/chain.py
@@ -120,24 +101,14 @@ class TestPrefetchOnPostgreSQL(OnPostgreSQL, PrefetchSpec):
         took `DISTINCT ... = ANY(ids)` for a sequential scan of the whole table: 1.3 s per
         500 ids at 5.5 million events. The lookup must be index probes whatever it knows."""
         ledger = open_ledger()
-        ledger.apply_lines(documents())
+        ledger.apply_lines(one_open_position())
         recorder: Any = ledger.recorder
         ids = [uuid.uuid4() for _ in range(500)]
-        events = recorder._events()
-        with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(  # a large table the planner knows nothing about (never analyzed)
-                SQL(
-                    "INSERT INTO {events} (originator_id, originator_version, topic, state) "
-                    "SELECT gen_random_uuid(), v, 'bulk', '\\x00' "
-                    "FROM generate_series(1, 40000) AS g, generate_series(1, 5) AS v"
-                ).format(events=events)
-            )
-            try:
+        with unanalyzed_bulk(recorder), recorder.datastore.get_connection() as conn:
+            with conn.cursor() as curs:
                 curs.execute(SQL("EXPLAIN ") + recorder.existing_statement(), (ids,))
                 plan = "\n".join(str(row["QUERY PLAN"]) for row in curs.fetchall())
-                found = recorder.existing_originators(ids)
-            finally:  # the ledger's own checks after the test read only ledger events
-                curs.execute(SQL("DELETE FROM {events} WHERE topic = 'bulk'").format(events=events))
+            found = recorder.existing_originators(ids)
         assert "Seq Scan" not in plan, plan
         assert "Index Only Scan" in plan or "Index Scan" in plan, plan
         assert found == set()
