@@ -449,7 +449,7 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
     def bulk_read(self) -> Iterator[Cursor[DictRow]]:
         """A cursor for a read of many aggregates at once, with JIT compilation off for its
         transaction: without statistics the planner estimates such a read at millions of rows
-        and compiles it each time (about 35 ms a query), to fetch a few thousand."""
+        and compiles it each time (25 to 35 ms a query, measured), to fetch a few thousand."""
         with (
             self.datastore.get_connection() as conn,
             conn.transaction(),
