@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -14,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from infrastructure.bench import code_version
+from infrastructure.bench import GarbageClock, code_version
 from infrastructure.market import write_bench_market
 from tests.databases import POSTGRES_URL, SKIP_POSTGRES
 from tests.test_cli import LOSSLEDGER
@@ -62,6 +63,12 @@ def check_figures(figures: dict[str, object], positions: int, backend: str) -> N
     peaks = [float(str(figures[f"{phase}_peak_rss_mib"])) for phase in PHASES]
     assert peaks == sorted(peaks)
     assert 0 < peaks[-1] <= float(str(figures["peak_rss_mib"]))
+    # the garbage collector's part of each phase: within the phase, full passes within it
+    for phase in PHASES:
+        full = float(str(figures[f"{phase}_gc_full_seconds"]))
+        assert 0 <= full <= float(str(figures[f"{phase}_gc_seconds"]))
+        assert float(str(figures[f"{phase}_gc_seconds"])) <= float(str(figures[f"{phase}_seconds"]))
+        assert int(str(figures[f"{phase}_gc_full_passes"])) >= 0
     # what the figures depend on besides the code: the machine and what else it was doing
     context = figures["machine"]
     assert isinstance(context, dict)
@@ -184,3 +191,18 @@ def test_outside_a_git_checkout_the_bench_names_the_package_version(
 ) -> None:
     monkeypatch.setattr("shutil.which", lambda _: None)  # no git to ask
     assert code_version() == f"lossledger {metadata.version('lossledger')}"
+
+
+def test_the_garbage_clock_counts_each_pass_by_generation_while_running() -> None:
+    clock = GarbageClock()
+    with clock.running():
+        cycle: list[object] = []
+        cycle.append(cycle)
+        del cycle
+        gc.collect(2)
+        gc.collect(0)
+    gc.collect(2)  # after: not counted
+    assert clock.passes[2] == 1
+    assert clock.passes[0] >= 1
+    assert clock.seconds[2] > 0
+    assert clock not in gc.callbacks
