@@ -36,8 +36,9 @@ PHASES = {  # the log line that starts a phase, and the one that ends it
     "replay": ("bench: replaying the cycle", "bench: replay: "),
     "projection": ("bench: catching the projections up", "bench: projection: "),
 }
-# frames that are SQLite doing the work (the library's cursor and connection, SQLAlchemy's
-# execute): what is under them is the database's time, not the ledger's Python
+# frames where the database does the work (sqlite3 through the library's cursor and
+# connection, SQLAlchemy's execute, psycopg's execute and its wait on the server): what is
+# under them is the database's time, not the ledger's Python
 DATABASE_FRAMES = re.compile(
     r"^(SQLiteCursor\.(execute|executemany|fetchall|fetchone)|SQLiteConnection\.commit"
     r"|DefaultDialect\.do_execute(many)?|Connection\.commit) "
@@ -53,8 +54,10 @@ def record(out: Path, bench_arguments: list[str]) -> int:
     lossledger = str(Path(sys.executable).with_name("lossledger"))
     out.mkdir(parents=True, exist_ok=True)
     (out / "rate").write_text(f"{RATE}\n", encoding="utf-8")
-    log = (out / "bench.log").open("w", encoding="utf-8")
-    with (out / "bench.json").open("w", encoding="utf-8") as stdout:
+    with (
+        (out / "bench.log").open("w", encoding="utf-8") as log,
+        (out / "bench.json").open("w", encoding="utf-8") as stdout,
+    ):
         bench = subprocess.Popen(
             [lossledger, "bench", "--json", *bench_arguments],
             stdout=stdout,
@@ -91,9 +94,7 @@ def record(out: Path, bench_arguments: list[str]) -> int:
                     recording[1].send_signal(signal.SIGINT)  # py-spy writes what it has
                     recording[1].wait()
                     recording = None
-        code = bench.wait()
-    log.close()
-    return code
+        return bench.wait()
 
 
 def stacks(directory: Path, phase: str) -> Path | None:
@@ -110,35 +111,25 @@ def lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines()
 
 
-def database_seconds(path: Path) -> float:
-    """Seconds sampled under a database call."""
-    rate = int((path.parent / "rate").read_text(encoding="utf-8"))
-    seconds = 0.0
-    for line in lines(path):
-        stack, _, count = line.rpartition(" ")
-        if stack.startswith(OTHER_THREAD):
-            continue
-        if any(DATABASE_FRAMES.match(frame) for frame in stack.split(";")):
-            seconds += int(count) / rate
-    return seconds
-
-
-def functions(path: Path) -> tuple[dict[str, float], float]:
-    """Seconds under each function (inclusive, each counted once a stack), and the total."""
+def functions(path: Path) -> tuple[dict[str, float], float, float]:
+    """Seconds under each function (inclusive, each counted once a stack), the total, and
+    the seconds under a database call."""
     rate = int((path.parent / "rate").read_text(encoding="utf-8"))
     inclusive: dict[str, float] = collections.defaultdict(float)
-    total = 0.0
+    total = database = 0.0
     for line in lines(path):
         stack, _, count = line.rpartition(" ")
         if not stack or stack.startswith(OTHER_THREAD):
             continue
-        samples = int(count) / rate
-        total += samples
+        seconds = int(count) / rate
+        total += seconds
+        frames = stack.split(";")
+        if any(DATABASE_FRAMES.match(frame) for frame in frames):
+            database += seconds
         # "name (file:line)" -> "name (file)": one entry a function, not a line
-        frames = {re.sub(r":\d+\)$", ")", frame) for frame in stack.split(";")}
-        for frame in frames:
-            inclusive[frame] += samples
-    return inclusive, total
+        for frame in {re.sub(r":\d+\)$", ")", frame) for frame in frames}:
+            inclusive[frame] += seconds
+    return inclusive, total, database
 
 
 def compare(small: Path, large: Path, floor: float = 0.01) -> None:
@@ -146,13 +137,12 @@ def compare(small: Path, large: Path, floor: float = 0.01) -> None:
         a_path, b_path = stacks(small, phase), stacks(large, phase)
         if a_path is None or b_path is None:
             continue
-        a, a_total = functions(a_path)
-        b, b_total = functions(b_path)
+        a, a_total, a_db = functions(a_path)
+        b, b_total, b_db = functions(b_path)
         print(
             f"\n{phase}: {a_total:.1f} s -> {b_total:.1f} s sampled "
             f"({b_total / max(1, a_total):.1f}x)"
         )
-        a_db, b_db = database_seconds(a_path), database_seconds(b_path)
         print(
             f"in database calls: {a_db:.1f} s ({a_db / a_total:.0%}) -> {b_db:.1f} s "
             f"({b_db / b_total:.0%}), {b_db / max(a_db, 1e-9):.1f}x; the rest "

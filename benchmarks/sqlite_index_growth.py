@@ -5,7 +5,7 @@ positions) into the events table, in one transaction. The table is the library's
 rowid order, and an index on (originator_id, originator_version) whose keys are random
 (UUIDs), so each new row lands on a random leaf page of that index. This script builds the
 table at the bench's sizes (6.4 events a position, about 520 bytes each, keys as the ledger
-stores them), then times one transaction inserting the next version of 1.3 events a position
+stores them), then times one transaction inserting the next version of 0.89 events a position
 (the settlement's share), in random key order, with SQLite's page cache at its default (2,000
 KiB) and at the sizes given, and prints the seconds per row and the tenfold step.
 
