@@ -139,6 +139,9 @@ def compare(small: Path, large: Path, floor: float = 0.01) -> None:
             continue
         a, a_total, a_db = functions(a_path)
         b, b_total, b_db = functions(b_path)
+        if not (a_total and b_total):
+            print(f"\n{phase}: no samples in one of the runs (shorter than 1/{RATE} s?)")
+            continue
         print(
             f"\n{phase}: {a_total:.1f} s -> {b_total:.1f} s sampled "
             f"({b_total / max(1, a_total):.1f}x)"
