@@ -144,7 +144,7 @@ def compare(small: Path, large: Path, floor: float = 0.01) -> None:
             continue
         print(
             f"\n{phase}: {a_total:.1f} s -> {b_total:.1f} s sampled "
-            f"({b_total / max(1, a_total):.1f}x)"
+            f"({b_total / a_total:.1f}x)"
         )
         print(
             f"in database calls: {a_db:.1f} s ({a_db / a_total:.0%}) -> {b_db:.1f} s "
