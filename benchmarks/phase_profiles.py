@@ -142,10 +142,7 @@ def compare(small: Path, large: Path, floor: float = 0.01) -> None:
         if not (a_total and b_total):
             print(f"\n{phase}: no samples in one of the runs (shorter than 1/{RATE} s?)")
             continue
-        print(
-            f"\n{phase}: {a_total:.1f} s -> {b_total:.1f} s sampled "
-            f"({b_total / a_total:.1f}x)"
-        )
+        print(f"\n{phase}: {a_total:.1f} s -> {b_total:.1f} s sampled ({b_total / a_total:.1f}x)")
         print(
             f"in database calls: {a_db:.1f} s ({a_db / a_total:.0%}) -> {b_db:.1f} s "
             f"({b_db / b_total:.0%}), {b_db / max(a_db, 1e-9):.1f}x; the rest "
