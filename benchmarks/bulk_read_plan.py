@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import psycopg
 from psycopg.sql import SQL
 
-from infrastructure.store import open_ledger, parse_database, postgres_admin
+from infrastructure.eventstore.database_url import open_ledger, parse_database, postgres_admin
 
 CHUNK = 500
 

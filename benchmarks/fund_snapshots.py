@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from domain.ids import INSURANCE_FUND_ID
+from domain.core.ids import INSURANCE_FUND_ID
 from domain.ledger import LossLedger
 
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import httpx
 
 from domain.ledger import LossLedger
-from infrastructure.readmodels import ReadModels
-from infrastructure.store import parse_database
-from infrastructure.tokens import create_token
+from infrastructure.entrypoints.http.tokens import create_token
+from infrastructure.eventstore.database_url import parse_database
+from infrastructure.readmodels.runner import ReadModels
 
 LOSSLEDGER = str(Path(sys.executable).parent / "lossledger")
 

@@ -21,10 +21,10 @@ from pathlib import Path
 import psycopg
 
 from domain.ledger import LossLedger
-from domain.reports import replay_cycle
-from infrastructure.market import generate, lines
-from infrastructure.runner import apply_file
-from infrastructure.store import parse_database
+from domain.queries.cycle_report import replay_cycle
+from infrastructure.apply.runner import apply_file
+from infrastructure.eventstore.database_url import parse_database
+from infrastructure.tools.market import generate, lines
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 

@@ -8,15 +8,15 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import (
+from domain.core.errors import (
     InsufficientAvailableBalanceError,
     NoOpenPositionError,
     PositionAlreadyOpenError,
 )
-from domain.ids import account_id
-from domain.money import ZERO, fmt_plain
-from domain.positions import Position
-from domain.postings import Posting
+from domain.core.ids import account_id
+from domain.core.money import ZERO, fmt_plain
+from domain.core.positions import Position
+from domain.core.postings import Posting
 
 
 class Account(Aggregate):

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.ids import command_id
+from domain.core.ids import command_id
 
 
 class CommandRecord(Aggregate):

@@ -8,10 +8,10 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import CycleNotOpenError, MissingMarkError, UnknownContractError
-from domain.ids import cycle_id
-from domain.money import ZERO
-from domain.postings import Posting
+from domain.core.errors import CycleNotOpenError, MissingMarkError, UnknownContractError
+from domain.core.ids import cycle_id
+from domain.core.money import ZERO
+from domain.core.postings import Posting
 
 
 class Cycle(Aggregate):

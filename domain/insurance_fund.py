@@ -7,9 +7,9 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.ids import INSURANCE_FUND_ID
-from domain.money import ZERO
-from domain.postings import Posting
+from domain.core.ids import INSURANCE_FUND_ID
+from domain.core.money import ZERO
+from domain.core.postings import Posting
 
 
 class InsuranceFund(Aggregate):

@@ -12,10 +12,9 @@ from eventsourcing.application import Application
 from eventsourcing.domain import datetime_now_with_tzinfo
 from eventsourcing.persistence import DecimalAsStr, JSONTranscoder
 
-from domain import refunds, settlement, trading
 from domain.accounts import Account
 from domain.command_log import CommandRecord
-from domain.commands import (
+from domain.commands.models import (
     AnyCommand,
     Deposit,
     FundDeposit,
@@ -27,14 +26,15 @@ from domain.commands import (
     load_json,
     parse_command,
 )
-from domain.errors import AccountAlreadyOpenError, ConflictingCommandIdError, LedgerError
-from domain.ids import account_id, command_id
+from domain.core.errors import AccountAlreadyOpenError, ConflictingCommandIdError, LedgerError
+from domain.core.ids import account_id, command_id
+from domain.core.money import require_quanta
+from domain.core.policy import apply_policy_change, policy_to_record
+from domain.core.postings import EXTERNAL, INSURANCE_FUND, PLATFORM, cash_account, posting
+from domain.handlers import refunds, settlement, trading
+from domain.handlers.unit_of_work import UnitOfWork
 from domain.insurance_fund import InsuranceFund
-from domain.money import require_quanta
-from domain.policy import apply_policy_change, policy_to_record
-from domain.postings import EXTERNAL, INSURANCE_FUND, PLATFORM, cash_account, posting
 from domain.registry import Registry
-from domain.unit_of_work import UnitOfWork
 
 APPLIED = "applied"
 PREFETCH_CHUNK = 500  # ids per existence query

@@ -7,9 +7,9 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import CycleAlreadyOpenError, NoOpenCycleError
-from domain.ids import REGISTRY_ID
-from domain.policy import Policy, policy_from_record
+from domain.core.errors import CycleAlreadyOpenError, NoOpenCycleError
+from domain.core.ids import REGISTRY_ID
+from domain.core.policy import Policy, policy_from_record
 
 
 class Registry(Aggregate):

@@ -1,8 +1,8 @@
 """Read models as pure folds: (view, event) -> (view, rows).
 
 Every function here takes plain values and returns plain values; the runner
-(infrastructure/readmodels.py) loads the views it needs, calls these, and writes the rows with
-its tracking position in one transaction.
+(infrastructure/readmodels/runner.py) loads the views it needs, calls these, and writes the
+rows with its tracking position in one transaction.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from domain.errors import ensure
-from domain.ids import event_ref
-from domain.money import ZERO
-from domain.postings import cash_account, margin_account
+from domain.core.errors import ensure
+from domain.core.ids import event_ref
+from domain.core.money import ZERO
+from domain.core.postings import cash_account, margin_account
 from projections.rows import AccountView, plain, sortable_time
 
 ACCOUNT_TOPIC = "domain.accounts:Account."

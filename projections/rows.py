@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from domain.money import ZERO
+from domain.core.money import ZERO
 
 
 def sortable_time(at: str | None) -> str:

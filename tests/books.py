@@ -7,10 +7,10 @@ from decimal import Decimal
 from eventsourcing.application import AggregateNotFoundError
 
 from domain.accounts import Account
-from domain.ids import INSURANCE_FUND_ID, account_id
+from domain.core.ids import INSURANCE_FUND_ID, account_id
+from domain.core.postings import INSURANCE_FUND, cash_account, margin_account
 from domain.insurance_fund import InsuranceFund
 from domain.ledger import LossLedger
-from domain.postings import INSURANCE_FUND, cash_account, margin_account
 from tests.support import balances
 
 

@@ -5,9 +5,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from infrastructure.readmodels import ReadModels
-from infrastructure.reconcile import reconcile
-from infrastructure.store import Database
+from infrastructure.eventstore.database_url import Database
+from infrastructure.readmodels.reconcile import reconcile
+from infrastructure.readmodels.runner import ReadModels
 from tests.databases import SKIP_POSTGRES, database_closers, fresh_database
 from tests.support import SpecLedger, open_test_ledger
 

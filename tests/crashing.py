@@ -25,16 +25,16 @@ from typing import Any
 
 from sqlalchemy import select
 
-from domain.commands import format_time
-from domain.ids import command_id, cycle_id
+from domain.commands.models import format_time
+from domain.core.ids import command_id, cycle_id
 from domain.ledger import LossLedger
-from domain.reports import cycle_document
-from infrastructure.audit import verify
-from infrastructure.market import generate
-from infrastructure.readmodels import ReadModels, make_engine
-from infrastructure.reconcile import reconcile
-from infrastructure.store import Database, open_ledger
-from infrastructure.tables import tracking
+from domain.queries.cycle_report import cycle_document
+from infrastructure.audit.verify import verify
+from infrastructure.eventstore.database_url import Database, open_ledger
+from infrastructure.readmodels.reconcile import reconcile
+from infrastructure.readmodels.runner import ReadModels, make_engine
+from infrastructure.readmodels.tables import tracking
+from infrastructure.tools.market import generate
 from projections.fold import balances_from_events
 from tests.books import check_books
 from tests.databases import fresh_database
@@ -51,7 +51,7 @@ GAVE_UP = "another writer changed the same aggregates at the same time"
 # under an advisory lock, the read models retry their creation: test_concurrency_spec.py).
 BARRIER = (
     "import os, sys, time, pathlib\n"
-    "import infrastructure.cli as cli\n"
+    "import infrastructure.entrypoints.cli as cli\n"
     "barrier = pathlib.Path(sys.argv[1])\n"
     "open_store = cli.open_with_read_models\n"
     "def opened(db):\n"

@@ -18,7 +18,12 @@ from typing import Any
 import pytest
 from psycopg.sql import SQL
 
-from infrastructure.store import Database, ensure_schema, parse_database, postgres_admin
+from infrastructure.eventstore.database_url import (
+    Database,
+    ensure_schema,
+    parse_database,
+    postgres_admin,
+)
 
 POSTGRES_URL = os.environ.get(
     "LOSSLEDGER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
@@ -81,7 +86,7 @@ def unanalyzed_bulk(recorder: Any) -> Iterator[list[uuid.UUID]]:
     40,000 aggregates (topic 'bulk'), never analyzed, as after a bulk load with autovacuum
     off. Yields the aggregates' ids; removes the events afterwards, so that the ledger's own
     checks read only its events."""
-    events = recorder._events()  # the chained recorder of infrastructure/chain.py
+    events = recorder._events()  # the chained recorder of infrastructure/eventstore/chain.py
     with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
         curs.execute(
             SQL(

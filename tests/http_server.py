@@ -13,9 +13,9 @@ from pathlib import Path
 
 import httpx
 
-from infrastructure.readmodels import ReadModels
-from infrastructure.store import Database
-from infrastructure.tokens import create_token
+from infrastructure.entrypoints.http.tokens import create_token
+from infrastructure.eventstore.database_url import Database
+from infrastructure.readmodels.runner import ReadModels
 from tests.support import open_test_ledger
 
 LOSSLEDGER = str(Path(sys.executable).parent / "lossledger")

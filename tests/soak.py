@@ -25,9 +25,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infrastructure import runner
-from infrastructure.faults import POINTS
-from infrastructure.store import Database
+from infrastructure.apply import runner
+from infrastructure.eventstore.database_url import Database
+from infrastructure.tools.faults import POINTS
 from tests.crashing import (
     GAVE_UP,
     KILLED,

@@ -11,8 +11,8 @@ from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder
 from freezegun.api import FakeDatetime
 
 from domain.accounts import Account
-from domain.errors import LedgerError
-from domain.ids import account_id
+from domain.core.errors import LedgerError
+from domain.core.ids import account_id
 from domain.ledger import LossLedger
 from projections.fold import balances_from_events
 

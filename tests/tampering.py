@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from infrastructure.store import Database, postgres_connection
+from infrastructure.eventstore.database_url import Database, postgres_connection
 
 
 class Store:

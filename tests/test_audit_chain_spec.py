@@ -10,9 +10,9 @@ import pytest
 from eventsourcing.persistence import RecordConflictError, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder
 
-from infrastructure import chain
-from infrastructure.audit import Verification, verify
-from infrastructure.store import Database
+from infrastructure.audit.verify import Verification, verify
+from infrastructure.eventstore import chain
+from infrastructure.eventstore.database_url import Database
 from tests.conftest import LedgerFactory
 from tests.databases import OnPostgreSQL, OnSQLite
 from tests.support import SpecLedger, run
@@ -106,7 +106,7 @@ class AuditChainSpec:
         run(ledger, *three_winners_and_a_crash()[:-1])
         head_before = ledger.recorder.chain_head()  # type: ignore[attr-defined]
         run(ledger, three_winners_and_a_crash()[-1])
-        from domain.reports import load_cycle
+        from domain.queries.cycle_report import load_cycle
 
         summary = load_cycle(open_ledger(), "c1").settlement
         assert summary is not None

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from infrastructure.chain import link
+from infrastructure.eventstore.chain import link
 from tests.support import command, line
 from tests.test_settlement_spec import three_winners_and_a_crash
 

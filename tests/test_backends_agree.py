@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from domain.reports import cycle_document, replay_cycle
-from infrastructure.market import generate, lines
-from infrastructure.readmodels import ReadModels
-from infrastructure.reconcile import reconcile
-from infrastructure.runner import apply_file
+from domain.queries.cycle_report import cycle_document, replay_cycle
+from infrastructure.apply.runner import apply_file
+from infrastructure.readmodels.reconcile import reconcile
+from infrastructure.readmodels.runner import ReadModels
+from infrastructure.tools.market import generate, lines
 from tests.databases import database_closers, fresh_database
 from tests.support import open_test_ledger
 

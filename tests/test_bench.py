@@ -15,8 +15,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from infrastructure.bench import GarbageClock, code_version
-from infrastructure.market import write_bench_market
+from infrastructure.tools.bench import GarbageClock, code_version
+from infrastructure.tools.market import write_bench_market
 from tests.databases import POSTGRES_URL, SKIP_POSTGRES
 from tests.test_cli import LOSSLEDGER
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from psycopg.sql import SQL
 
-from domain.ids import account_id
+from domain.core.ids import account_id
 from domain.ledger import APPLIED
 from tests.databases import OnPostgreSQL, OnSQLite, unanalyzed_bulk
 from tests.support import SpecLedger, one_open_position
@@ -28,7 +28,9 @@ class BulkReadSpec:
     ) -> None:
         ledger = open_ledger()
         assert ledger.apply_lines(one_open_position()) == [APPLIED] * len(one_open_position())
-        recorder: Any = ledger.recorder  # the chained recorders of infrastructure/chain.py
+        recorder: Any = (
+            ledger.recorder
+        )  # the chained recorders of infrastructure/eventstore/chain.py
         alice, bob = account_id("alice"), account_id("bob")
         one_by_one = sorted(
             rows([*recorder.select_events(alice), *recorder.select_events(bob)]),

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from infrastructure.store import open_ledger
+from infrastructure.eventstore.database_url import open_ledger
 from tests.databases import fresh_database
 from tests.support import line
 from tests.test_settlement_spec import three_winners_and_a_crash

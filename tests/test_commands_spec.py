@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from freezegun import freeze_time
 
-from domain.errors import (
+from domain.core.errors import (
     AmountNotInQuantaError,
     ConflictingCommandIdError,
     CycleNotOpenError,
@@ -19,8 +19,8 @@ from domain.errors import (
     PositionNotLiquidatableError,
     UnknownAccountError,
 )
-from domain.reports import cycle_document
-from infrastructure.runner import apply_file
+from domain.queries.cycle_report import cycle_document
+from infrastructure.apply.runner import apply_file
 from tests.databases import OnPostgreSQL, OnSQLite
 from tests.support import (
     Document,
@@ -324,7 +324,7 @@ def test_a_settlement_that_fails_midway_leaves_nothing_behind_for_a_retry(
 
     ledger = open_test_ledger(
         {
-            "PERSISTENCE_MODULE": "infrastructure.chain:SQLiteChainedFactory",
+            "PERSISTENCE_MODULE": "infrastructure.eventstore.chain:SQLiteChainedFactory",
             "SQLITE_DBNAME": str(tmp_path / "l.db"),
         }
     )
@@ -354,12 +354,12 @@ def test_a_settlement_that_fails_midway_leaves_nothing_behind_for_a_retry(
 
 
 def test_the_quantum_cannot_change_once_a_cycle_has_opened(tmp_path: Path) -> None:
-    from domain.errors import PolicyError
+    from domain.core.errors import PolicyError
     from tests.support import open_test_ledger
 
     ledger = open_test_ledger(
         {
-            "PERSISTENCE_MODULE": "infrastructure.chain:SQLiteChainedFactory",
+            "PERSISTENCE_MODULE": "infrastructure.eventstore.chain:SQLiteChainedFactory",
             "SQLITE_DBNAME": str(tmp_path / "l.db"),
         }
     )

@@ -23,14 +23,14 @@ import httpx
 import pytest
 from eventsourcing.utils import Environment
 
-from domain.ids import account_id, cycle_id
+from domain.core.ids import account_id, cycle_id
 from domain.ledger import LossLedger
-from infrastructure import runner
-from infrastructure.chain import PostgresChainedFactory, creation_lock_key
-from infrastructure.http_api import create_app
-from infrastructure.runner import ApplyResult, Line, apply_lines, apply_source
-from infrastructure.store import Database, postgres_connection
-from infrastructure.tokens import create_token
+from infrastructure.apply import runner
+from infrastructure.apply.runner import ApplyResult, Line, apply_lines, apply_source
+from infrastructure.entrypoints.http.app import create_app
+from infrastructure.entrypoints.http.tokens import create_token
+from infrastructure.eventstore.chain import PostgresChainedFactory, creation_lock_key
+from infrastructure.eventstore.database_url import Database, postgres_connection
 from tests.books import check_books
 from tests.conftest import LedgerFactory
 from tests.crashing import (
@@ -378,7 +378,7 @@ class TestRaceOnPostgreSQL(RaceSpec, OnPostgreSQL):
 
 OPEN_AT_ONCE = (
     "import pathlib, sys, time\n"
-    "from infrastructure.readmodels import open_with_read_models\n"
+    "from infrastructure.readmodels.runner import open_with_read_models\n"
     "barrier = pathlib.Path(sys.argv[1])\n"
     "for _ in range(200_000):\n"
     "    if barrier.exists():\n"

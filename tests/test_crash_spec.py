@@ -2,7 +2,7 @@
 a settlement or of a projection catch-up leaves a store that verifies, reconciles, balances and
 holds every command and every settlement wholly or not at all; applying the file again completes
 the work, to the clean run's result. Real processes, killed at injected points
-(infrastructure/faults.py) and at seeded random moments; `make soak` kills many more.
+(infrastructure/tools/faults.py) and at seeded random moments; `make soak` kills many more.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from domain.commands import MAX_LINE_BYTES
-from infrastructure.runner import BATCH_COMMANDS, apply_file
-from infrastructure.store import Database
+from domain.commands.models import MAX_LINE_BYTES
+from infrastructure.apply.runner import BATCH_COMMANDS, apply_file
+from infrastructure.eventstore.database_url import Database
 from tests.crashing import (
     LedgerState,
     MarketFile,

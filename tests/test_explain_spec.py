@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from domain.explain import NotAParticipantError, explain
+from domain.queries.explain import NotAParticipantError, explain
 from tests.databases import OnPostgreSQL, OnSQLite
 from tests.support import SpecLedger, btc_position, command, market, run
 from tests.test_settlement_spec import three_winners_and_a_crash

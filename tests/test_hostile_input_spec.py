@@ -27,13 +27,13 @@ from typing import Any
 
 import pytest
 
-from domain.errors import TooManyParticipantsError
-from domain.json_lines import command_id_for_message
+from domain.commands.json_lines import command_id_for_message
+from domain.core.errors import TooManyParticipantsError
+from domain.core.limits import IDENTIFIER_PATTERN, require_participants_within_limit
 from domain.ledger import LossLedger
-from domain.limits import IDENTIFIER_PATTERN, require_participants_within_limit
-from infrastructure.readmodels import ReadModels, open_with_read_models
-from infrastructure.runner import apply_file
-from infrastructure.store import Database, postgres_connection
+from infrastructure.apply.runner import apply_file
+from infrastructure.eventstore.database_url import Database, postgres_connection
+from infrastructure.readmodels.runner import ReadModels, open_with_read_models
 from tests.corpus.hostile_commands import STORES, Case, cases
 from tests.databases import OnPostgreSQL, OnSQLite, fresh_database
 from tests.support import SpecLedger, event_count, line, refusal, run
@@ -357,7 +357,7 @@ class TestHostileCommandLineOnPostgreSQL(HostileCommandLineSpec, OnPostgreSQL):
 def test_a_selection_at_the_participants_bound_is_allowed_and_one_more_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("domain.limits.MAX_PARTICIPANTS_PER_CYCLE", 3)
+    monkeypatch.setattr("domain.core.limits.MAX_PARTICIPANTS_PER_CYCLE", 3)
     require_participants_within_limit(3, "c1")
     with pytest.raises(TooManyParticipantsError, match="would select 4 participants, more than"):
         require_participants_within_limit(4, "c1")
@@ -376,12 +376,12 @@ def test_a_settlement_selecting_more_participants_than_the_bound_writes_nothing(
     *before, settle = three_winners_and_a_crash()
     run(ledger, *before)
     events_before = event_count(ledger)
-    monkeypatch.setattr("domain.limits.MAX_PARTICIPANTS_PER_CYCLE", 2)
+    monkeypatch.setattr("domain.core.limits.MAX_PARTICIPANTS_PER_CYCLE", 2)
     # When the cycle settles, it is refused and nothing is written
     error = refusal(ledger, settle)
     assert isinstance(error, TooManyParticipantsError)
     assert "would select 3 participants" in str(error)
     assert event_count(ledger) == events_before
     # and with a bound of three it settles
-    monkeypatch.setattr("domain.limits.MAX_PARTICIPANTS_PER_CYCLE", 3)
+    monkeypatch.setattr("domain.core.limits.MAX_PARTICIPANTS_PER_CYCLE", 3)
     assert ledger.apply_lines([line(settle)]) == ["applied"]

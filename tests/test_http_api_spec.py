@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from infrastructure.store import Database
+from infrastructure.eventstore.database_url import Database
 from tests.databases import OnPostgreSQL, OnSQLite
 from tests.http_server import Server, serving
 from tests.support import command, open_test_ledger, run

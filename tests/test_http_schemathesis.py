@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from infrastructure.store import Database
+from infrastructure.eventstore.database_url import Database
 from tests.http_server import serving
 from tests.support import open_test_ledger, run
 from tests.test_settlement_spec import three_winners_and_a_crash

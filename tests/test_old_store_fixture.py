@@ -20,13 +20,13 @@ from typing import Any
 
 import pytest
 
-from domain.explain import explain
-from domain.reports import cycle_document, replay_cycle
-from infrastructure.audit import verify
-from infrastructure.queries import account_history
-from infrastructure.readmodels import ReadModels, open_with_read_models
-from infrastructure.reconcile import reconcile
-from infrastructure.runner import apply_file
+from domain.queries.cycle_report import cycle_document, replay_cycle
+from domain.queries.explain import explain
+from infrastructure.apply.runner import apply_file
+from infrastructure.audit.verify import verify
+from infrastructure.readmodels.queries import account_history
+from infrastructure.readmodels.reconcile import reconcile
+from infrastructure.readmodels.runner import ReadModels, open_with_read_models
 from tests.databases import fresh_database
 
 FIXTURE = Path(__file__).parent / "fixtures" / "store_e07684b"

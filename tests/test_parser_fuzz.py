@@ -27,10 +27,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from domain.commands import content_hash, load_json, parse_command
-from domain.errors import InvalidCommandError, LedgerError
-from domain.json_lines import command_id_for_message, load_batch
-from domain.limits import IDENTIFIER_PATTERN, MAX_BATCH_COMMANDS, MAX_JSON_DEPTH
+from domain.commands.json_lines import command_id_for_message, load_batch
+from domain.commands.models import content_hash, load_json, parse_command
+from domain.core.errors import InvalidCommandError, LedgerError
+from domain.core.limits import IDENTIFIER_PATTERN, MAX_BATCH_COMMANDS, MAX_JSON_DEPTH
 from tests.support import SpecLedger, event_count, open_test_ledger
 
 SCALE = int(os.environ.get("LOSSLEDGER_FUZZ_EXAMPLES", "1"))
@@ -347,7 +347,7 @@ def fuzzed_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpecLedg
     path: Path = tmp_path_factory.mktemp("fuzz") / "ledger.db"
     ledger = open_test_ledger(
         {
-            "PERSISTENCE_MODULE": "infrastructure.chain:SQLiteChainedFactory",
+            "PERSISTENCE_MODULE": "infrastructure.eventstore.chain:SQLiteChainedFactory",
             "SQLITE_DBNAME": str(path),
         }
     )

@@ -11,9 +11,9 @@ import pytest
 from eventsourcing.persistence import RecordConflictError
 from psycopg.sql import SQL
 
-import domain.commands
+import domain.commands.models
 from domain import ledger as ledger_module
-from domain.ids import account_id
+from domain.core.ids import account_id
 from domain.ledger import ALREADY_APPLIED, APPLIED
 from tests.databases import OnPostgreSQL, OnSQLite, unanalyzed_bulk
 from tests.support import SpecLedger, one_open_position
@@ -66,7 +66,7 @@ class PrefetchSpec:
         self, open_ledger: LedgerFactory, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         parsed: list[str | bytes] = []
-        load_json = domain.commands.load_json
+        load_json = domain.commands.models.load_json
 
         def counting(line: str | bytes) -> object:
             parsed.append(line)
@@ -84,7 +84,9 @@ class PrefetchSpec:
         assert ledger.apply_lines(one_open_position()) == [APPLIED] * len(one_open_position())
         alice, bob, nobody = (account_id(name) for name in ("alice", "bob", "nobody"))
         asked = [nobody, alice, alice, bob, uuid.uuid4()]  # repeats and unknowns too
-        recorder: Any = ledger.recorder  # the chained recorders of infrastructure/chain.py
+        recorder: Any = (
+            ledger.recorder
+        )  # the chained recorders of infrastructure/eventstore/chain.py
         assert recorder.existing_originators(asked) == {alice, bob}
         assert recorder.existing_originators([]) == set()
 

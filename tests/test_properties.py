@@ -8,9 +8,9 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from domain.positions import Position, is_liquidatable
-from domain.reports import cycle_document, replay_cycle
-from infrastructure.store import Database
+from domain.core.positions import Position, is_liquidatable
+from domain.queries.cycle_report import cycle_document, replay_cycle
+from infrastructure.eventstore.database_url import Database
 from tests.books import check_books
 from tests.databases import OnPostgreSQL, OnSQLite, database_closers, fresh_database
 from tests.support import SpecLedger, command, open_test_ledger, run

@@ -9,11 +9,16 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from infrastructure.queries import account_history, parse_as_of
-from infrastructure.readmodels import ReadModels
-from infrastructure.reconcile import reconcile
-from infrastructure.store import Database
-from infrastructure.tables import READ_MODELS, fund_flows, insurance_fund_history, tracking
+from infrastructure.eventstore.database_url import Database
+from infrastructure.readmodels.queries import account_history, parse_as_of
+from infrastructure.readmodels.reconcile import reconcile
+from infrastructure.readmodels.runner import ReadModels
+from infrastructure.readmodels.tables import (
+    READ_MODELS,
+    fund_flows,
+    insurance_fund_history,
+    tracking,
+)
 from tests.conftest import LedgerFactory
 from tests.databases import OnPostgreSQL, OnSQLite
 from tests.support import command, run
@@ -148,7 +153,7 @@ class ReadModelsSpec:
         self, open_ledger: LedgerFactory, database: Database
     ) -> None:
         models = caught_up(open_ledger, database, three_winners_and_a_crash())
-        from infrastructure.tables import balances
+        from infrastructure.readmodels.tables import balances
 
         with models.engine.begin() as connection:
             connection.execute(

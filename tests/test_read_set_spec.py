@@ -8,9 +8,9 @@ from collections.abc import Callable
 import pytest
 from eventsourcing.persistence import RecordConflictError
 
-from domain.ids import account_id
+from domain.core.ids import account_id
 from domain.ledger import APPLIED
-from infrastructure.runner import apply_lines
+from infrastructure.apply.runner import apply_lines
 from tests.books import check_books
 from tests.databases import OnPostgreSQL, OnSQLite
 from tests.support import SpecLedger, btc_position, command, line, market, stored_events

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from domain.errors import CycleNotOpenError
-from domain.refunds import RefundExceedsSharedError, refund_allocations
-from domain.reports import cycle_document, replay_cycle
-from infrastructure.queries import account_history
-from infrastructure.readmodels import ReadModels
-from infrastructure.store import Database
+from domain.core.errors import CycleNotOpenError
+from domain.handlers.refunds import RefundExceedsSharedError, refund_allocations
+from domain.queries.cycle_report import cycle_document, replay_cycle
+from infrastructure.eventstore.database_url import Database
+from infrastructure.readmodels.queries import account_history
+from infrastructure.readmodels.runner import ReadModels
 from tests.databases import OnPostgreSQL, OnSQLite
 from tests.support import SpecLedger, command, event_count, get_account, refusal, run
 from tests.test_settlement_spec import three_winners_and_a_crash

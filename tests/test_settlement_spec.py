@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from domain.postings import CLEARING, INSURANCE_FUND, PLATFORM
-from domain.reports import cycle_document, replay_cycle
+from domain.core.postings import CLEARING, INSURANCE_FUND, PLATFORM
+from domain.queries.cycle_report import cycle_document, replay_cycle
 from tests.books import check_books
 from tests.conftest import LedgerFactory
 from tests.databases import OnPostgreSQL, OnSQLite
@@ -173,8 +173,8 @@ def test_a_takeover_loss_is_booked_from_exact_arithmetic() -> None:
     # exactly 30 - 1 - 28.999999995 = 0.000000005: half a quantum, booked half-even to 0
     from fractions import Fraction
 
-    from domain.money import book_exact
-    from domain.positions import takeover_result
+    from domain.core.money import book_exact
+    from domain.core.positions import takeover_result
 
     loss, surplus = takeover_result(
         "long", Decimal(10), Decimal(1), Decimal(3), Decimal("9.666666665"), Decimal(3)

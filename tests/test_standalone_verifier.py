@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from infrastructure.store import Database, parse_database
+from infrastructure.eventstore.database_url import Database, parse_database
 from tests.databases import fresh_database
 from tests.support import line
 from tests.tampering import Store

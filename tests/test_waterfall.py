@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from domain.policy import Denominator, Policy
-from domain.socialization import (
+from domain.core.policy import Denominator, Policy
+from domain.core.socialization import (
     Candidate,
     Waterfall,
     digest,

@@ -8,8 +8,8 @@ from decimal import Decimal
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from domain.policy import Denominator, FundMode, Policy
-from domain.socialization import (
+from domain.core.policy import Denominator, FundMode, Policy
+from domain.core.socialization import (
     Candidate,
     Waterfall,
     digest,

@@ -1,0 +1,1 @@
+"""Reading the recorded events: the cycle document, its replay, and the explanation of a share."""

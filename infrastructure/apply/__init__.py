@@ -1,0 +1,1 @@
+"""Applying command files: lines read with their offsets, batched atomic saves, bounded retries."""

@@ -1,0 +1,1 @@
+"""The ways in: the `lossledger` command line, its console output, the HTTP API."""

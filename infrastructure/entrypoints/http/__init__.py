@@ -1,0 +1,1 @@
+"""`lossledger serve`: the HTTP API for account-history views and its tokens."""

@@ -1,0 +1,337 @@
+"""The read-model runner: follows the event log and keeps the SQL tables of the read models.
+
+It reads the notification log with `recorder.select_notifications` (eventsourcing's
+ProjectionRunner does not run on SQLite) and writes each batch of events together with its
+tracking position in one transaction, guarded so that two runners never apply an event twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, create_engine, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.pool import NullPool
+
+from domain.ledger import LossLedger
+from infrastructure.eventstore.database_url import Database, db_url, ensure_schema, parse_database
+from infrastructure.readmodels.tables import (
+    READ_MODELS,
+    balances,
+    cycles,
+    fund_flows,
+    insurance_fund_history,
+    ledger_balances,
+    metadata,
+    participants,
+    tracking,
+)
+from infrastructure.tools import faults
+from projections.fold import (
+    ACCOUNT_TOPIC,
+    CYCLE_TOPIC,
+    FUND_TOPIC,
+    event_name,
+    fold_account,
+    fund_row,
+    ledger_changes,
+)
+from projections.rows import AccountView, plain, sortable_time
+
+PROJECTION = "read_models"
+BATCH_EVENTS = 2_000
+PREFETCH_CHUNK = 500  # account keys per IN (...) query
+
+
+class ConcurrentCatchUpError(Exception):
+    """Raised inside a batch when another runner advanced the tracking position first."""
+
+
+def make_engine(database: Database) -> Engine:
+    if database.backend == "sqlite":
+        return create_engine(
+            database.sqlalchemy_url, connect_args={"timeout": 30}, poolclass=NullPool
+        )
+    engine = create_engine(database.sqlalchemy_url, pool_pre_ping=True)
+    if database.schema:
+        engine = engine.execution_options(schema_translate_map={None: database.schema})
+    return engine
+
+
+class ReadModels:
+    """The read models of one ledger database."""
+
+    def __init__(self, ledger: LossLedger, database: Database) -> None:
+        self.ledger = ledger
+        self.database = database
+        self.engine = make_engine(database)
+        try:
+            metadata.create_all(self.engine)
+        except DBAPIError:  # another process created them at the same moment: they exist now
+            time.sleep(0.05)
+            metadata.create_all(self.engine)
+        try:
+            with self.engine.begin() as connection:
+                if connection.execute(select(tracking.c.position)).first() is None:
+                    connection.execute(insert(tracking).values(projection=PROJECTION, position=0))
+        except IntegrityError:  # another process created the tracking row at the same moment
+            pass
+
+    def position(self) -> int:
+        with self.engine.connect() as connection:
+            return int(
+                connection.execute(
+                    select(tracking.c.position).where(tracking.c.projection == PROJECTION)
+                ).scalar_one()
+            )
+
+    def log_position(self) -> int:
+        return int(self.ledger.recorder.max_notification_id() or 0)
+
+    def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
+        """Apply every event not yet applied; the number of events applied by this call."""
+        applied = 0
+        for _ in range(1_000_000):  # bounded: each round applies a batch or stops
+            start = self.position()
+            notifications = self.ledger.recorder.select_notifications(
+                start=start, limit=BATCH_EVENTS, inclusive_of_start=False
+            )
+            if not notifications:
+                return applied
+            try:
+                with self.engine.begin() as connection:
+                    # Claim the batch first: the row lock (PostgreSQL) or the write lock (SQLite)
+                    # makes a second runner wait here, then find the position moved and stop.
+                    moved = connection.execute(
+                        update(tracking)
+                        .where(tracking.c.projection == PROJECTION, tracking.c.position == start)
+                        .values(position=notifications[-1].id)
+                    ).rowcount
+                    if moved != 1:
+                        raise ConcurrentCatchUpError
+                    batch = Batch(connection)
+                    to_event = self.ledger.mapper.to_domain_event
+                    events = [(n.id, to_event(n)) for n in notifications]
+                    batch.prefetch(event for _, event in events)
+                    for notification_id, event in events:
+                        batch.apply(notification_id, event)
+                    batch.write()
+                    faults.reached("projection_write")
+            except ConcurrentCatchUpError:
+                continue  # another runner applied this batch; read on from where it stopped
+            faults.reached("projection_commit")
+            applied += len(notifications)
+            if progress is not None:
+                progress(len(notifications))
+        return applied
+
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+        """Drop every read model and rebuild it from the whole log."""
+        metadata.drop_all(self.engine, tables=READ_MODELS)
+        metadata.create_all(self.engine)
+        with self.engine.begin() as connection:
+            connection.execute(insert(tracking).values(projection=PROJECTION, position=0))
+        return self.catch_up(progress)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def topic_of(event: Any) -> str:
+    return f"{type(event).__module__}:{type(event).__qualname__}"
+
+
+class Batch:
+    """The changes of one batch of events, loaded lazily, written at once."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.accounts: dict[str, AccountView] = {}
+        self.account_ids: dict[str, str] = {}
+        self.new_accounts: set[str] = set()
+        self.account_rows: dict[str, dict[str, Any]] = {}
+        self.cycles: dict[str, dict[str, Any]] = {}
+        self.new_cycles: set[str] = set()
+        self.flows: list[dict[str, Any]] = []
+        self.fund_rows: list[dict[str, Any]] = []
+        self.participant_rows: list[dict[str, Any]] = []
+        self.ledger: dict[str, Decimal] = {}
+
+    def prefetch(self, events: Iterable[Any]) -> None:
+        """Load the balance rows of every account the batch changes, a few queries in all."""
+        keys = sorted(
+            {
+                str(event.originator_id)
+                for event in events
+                if event.originator_version != 1 and topic_of(event).startswith(ACCOUNT_TOPIC)
+            }
+        )
+        for start in range(0, len(keys), PREFETCH_CHUNK):
+            chunk = keys[start : start + PREFETCH_CHUNK]
+            for row in self.connection.execute(
+                select(balances).where(balances.c.account_id.in_(chunk))
+            ).mappings():
+                self.accounts[row["account_id"]] = AccountView.from_row(dict(row))
+
+    def apply(self, notification_id: int, event: Any) -> None:
+        topic = topic_of(event)
+        for ledger_account, change in ledger_changes(event).items():
+            self.ledger[ledger_account] = self.ledger.get(ledger_account, Decimal(0)) + change
+        if topic.startswith(ACCOUNT_TOPIC):
+            self._account(notification_id, event)
+        elif topic.startswith(FUND_TOPIC) and event_name(topic) != "Created":
+            self.fund_rows.append(fund_row(event, notification_id))
+        elif topic.startswith(CYCLE_TOPIC):
+            self._cycle(notification_id, event, event_name(topic))
+
+    def _account(self, notification_id: int, event: Any) -> None:
+        key = str(event.originator_id)
+        if event.originator_version == 1:
+            view = AccountView(event.account, at=sortable_time(event.at))
+            self.new_accounts.add(key)
+            self.account_ids[key] = event.account
+        else:
+            view = self._load_account(key)
+        view, entries = fold_account(view, event, notification_id)
+        self.accounts[key] = view
+        self.account_rows[key] = {**view.row(notification_id), "account_id": key}
+        self.flows += entries
+
+    def _load_account(self, key: str) -> AccountView:
+        if key not in self.accounts:
+            row = (
+                self.connection.execute(select(balances).where(balances.c.account_id == key))
+                .mappings()
+                .one()
+            )
+            self.accounts[key] = AccountView.from_row(dict(row))
+        return self.accounts[key]
+
+    def _cycle(self, notification_id: int, event: Any, name: str) -> None:
+        key = str(event.originator_id)
+        if name == "Opened":
+            self.new_cycles.add(key)
+            self.cycles[key] = {
+                "cycle": event.cycle,
+                "cycle_id": key,
+                "status": "open",
+                "policy_version": event.policy_version,
+                "opened_at": sortable_time(event.at),
+                "settled_at": None,
+                "deficit": plain(Decimal(0)),
+                "takeovers": 0,
+                "refunded": plain(Decimal(0)),
+                "summary": None,
+            }
+        elif key not in self.cycles:
+            stored = self.connection.execute(select(cycles).where(cycles.c.cycle_id == key))
+            self.cycles[key] = dict(stored.mappings().one())
+        row = self.cycles[key]
+        row["notification_id"] = notification_id
+        if name == "TakeoverExecuted":
+            row["deficit"] = plain(event.deficit_after)
+            row["takeovers"] += 1
+        elif name == "LossShared":
+            self.participant_rows.append(
+                {
+                    "cycle": row["cycle"],
+                    "rank": event.rank,
+                    "account": event.account,
+                    "contract": event.contract,
+                    "profit": plain(event.profit),
+                    "share": plain(event.share),
+                }
+            )
+        elif name == "Refunded":
+            row["refunded"] = plain(event.refunded_after)
+        elif name == "Settled":
+            row["status"] = "settled"
+            row["settled_at"] = sortable_time(event.at)
+            row["summary"] = {
+                key_: plain(value) if isinstance(value, Decimal) else value
+                for key_, value in event.summary.items()
+            }
+
+    def write(self) -> None:
+        connection = self.connection
+        existing = [row for key, row in self.account_rows.items() if key not in self.new_accounts]
+        new = [row for key, row in self.account_rows.items() if key in self.new_accounts]
+        if new:
+            connection.execute(insert(balances), new)
+        if existing:
+            # one executemany: the key is bound under another name than the columns set
+            connection.execute(
+                update(balances)
+                .where(balances.c.account_id == bindparam("key"))
+                .values(
+                    {column: bindparam(column) for column in existing[0] if column != "account_id"}
+                ),
+                [{**row, "key": row["account_id"]} for row in existing],
+            )
+        if self.flows:
+            connection.execute(insert(fund_flows), self.flows)
+        if self.fund_rows:
+            connection.execute(insert(insurance_fund_history), self.fund_rows)
+        for key, row in self.cycles.items():
+            if key in self.new_cycles:
+                connection.execute(insert(cycles).values(**row))
+            else:
+                connection.execute(update(cycles).where(cycles.c.cycle_id == key).values(**row))
+        if self.participant_rows:
+            connection.execute(insert(participants), self.participant_rows)
+        self._write_ledger()
+
+    def _write_ledger(self) -> None:
+        if not self.ledger:
+            return
+        current: dict[str, Decimal] = {}
+        names = sorted(self.ledger)
+        for start in range(0, len(names), PREFETCH_CHUNK):
+            chunk = names[start : start + PREFETCH_CHUNK]
+            for row in self.connection.execute(
+                select(ledger_balances).where(ledger_balances.c.ledger_account.in_(chunk))
+            ):
+                current[row.ledger_account] = Decimal(row.balance)
+        changed = [
+            {"key": name, "balance": plain(current[name] + self.ledger[name])}
+            for name in names
+            if name in current
+        ]
+        added = [
+            {"ledger_account": name, "balance": plain(self.ledger[name])}
+            for name in names
+            if name not in current
+        ]
+        if changed:
+            self.connection.execute(
+                update(ledger_balances)
+                .where(ledger_balances.c.ledger_account == bindparam("key"))
+                .values(balance=bindparam("balance")),
+                changed,
+            )
+        if added:
+            self.connection.execute(insert(ledger_balances), added)
+
+
+def open_with_read_models(url: str | None = None) -> tuple[LossLedger, ReadModels]:
+    """The ledger at a database URL, and its read models in the same database."""
+    database = parse_database(db_url(url))
+    ensure_schema(database)
+    ledger = LossLedger(env=database.env)
+    return ledger, ReadModels(ledger, database)
+
+
+def follow(models: ReadModels, interval: float, max_seconds: float | None = None) -> int:
+    """Catch up, then poll every `interval` seconds until `max_seconds` or an interrupt."""
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    applied = 0
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            applied += models.catch_up()
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    return applied

@@ -1,0 +1,1 @@
+"""Market generation, the demo, the benchmark and fault injection for the crash specs."""

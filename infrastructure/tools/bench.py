@@ -1,0 +1,417 @@
+"""`lossledger bench`: a market of N positions through apply, settlement, replay and projections.
+
+Everything runs in one process on a fresh store (a SQLite file in a temporary directory, or a
+fresh schema of the given PostgreSQL database, dropped afterwards), and two reference figures
+are measured in the same run on the same machine: the eventsourcing library's own batched
+`Application.save` of as many plain events of the same size, and a raw SQLite `executemany` of
+as many rows of the same size. docs/performance.md explains every figure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import multiprocessing
+import os
+import resource
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+from sqlalchemy import create_engine, text
+
+from domain.core.errors import LedgerError
+from domain.ledger import LossLedger
+from domain.queries.cycle_report import cycle_document, replay_cycle
+from infrastructure.apply.runner import BATCH_COMMANDS, apply_file
+from infrastructure.eventstore.database_url import (
+    Database,
+    ensure_schema,
+    parse_database,
+    postgres_admin,
+)
+from infrastructure.readmodels.runner import ReadModels
+from infrastructure.tools.market import write_bench_market
+
+Phase = Callable[[str], None]
+CACHE_FLOOR = 200_000  # the ledger's default AGGREGATE_CACHE_MAXSIZE
+
+
+@contextmanager
+def profiled(directory: Path | None, phase: str) -> Iterator[None]:
+    """Profile a phase with pyinstrument into DIRECTORY/PHASE.txt and .html, when asked."""
+    if directory is None:
+        yield
+        return
+    try:
+        from pyinstrument import Profiler
+    except ImportError:  # pragma: no cover - installed with the dev and bench extras
+        raise LedgerError("--profile needs pyinstrument: pip install -e '.[bench]'") from None
+    profiler = Profiler()
+    profiler.start()
+    try:
+        yield
+    finally:
+        profiler.stop()
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / f"{phase}.txt").write_text(
+            profiler.output_text(unicode=False, color=False), encoding="utf-8"
+        )
+        (directory / f"{phase}.html").write_text(profiler.output_html(), encoding="utf-8")
+
+
+def peak_rss_mib() -> float:
+    """The process's peak resident set so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextmanager
+def bench_database(db: str | None, directory: Path, keep: bool) -> Iterator[Database]:
+    """A store nobody used: a new SQLite file, or a new schema in the PostgreSQL database."""
+    if db is None:
+        yield parse_database(f"sqlite:///{directory / 'bench.db'}")
+        return
+    database = parse_database(db)
+    if database.backend == "sqlite":
+        path = Path(database.env["SQLITE_DBNAME"])
+        if path.exists() and path.stat().st_size > 0:
+            raise LedgerError(f"bench needs a store of its own: {path} already exists")
+        yield database
+        return
+    base = db.split("?", 1)[0]
+    database = parse_database(f"{base}?schema=lossledger_bench_{uuid.uuid4().hex[:8]}")
+    ensure_schema(database)
+    try:
+        yield database
+    finally:
+        if not keep:
+            postgres_admin(database, f'DROP SCHEMA IF EXISTS "{database.schema}" CASCADE')
+
+
+def _generate(positions: int, seed: int, load: Path, settle: Path) -> dict[str, int]:
+    """The market, written by a child process: its memory is not the ledger's peak RSS."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        counts: dict[str, int] = pool.apply(write_bench_market, (positions, seed, load, settle))
+    return counts
+
+
+def _applied(ledger: LossLedger, path: Path) -> int:
+    result = apply_file(ledger, path)
+    if not result.ok:
+        raise LedgerError(
+            f"bench market refused at line {result.refused_line} ({result.refused_id}): "
+            f"{result.reason}"
+        )
+    return result.events_written
+
+
+class GarbageClock:
+    """Seconds spent in, and passes of, Python's cyclic garbage collector, by generation.
+
+    A profiler does not show them (a collection is charged to whatever allocation set it
+    off), yet a full collection walks every tracked object: the figure that says whether a
+    phase grows faster than its work because the heap it runs beside is larger.
+    """
+
+    def __init__(self) -> None:
+        self.seconds = [0.0, 0.0, 0.0]
+        self.passes = [0, 0, 0]
+        self._started = 0.0
+
+    def __call__(self, moment: str, info: dict[str, int]) -> None:
+        if moment == "start":
+            self._started = time.perf_counter()
+        else:
+            generation = info["generation"]
+            self.seconds[generation] += time.perf_counter() - self._started
+            self.passes[generation] += 1
+
+    @contextmanager
+    def running(self) -> Iterator[GarbageClock]:
+        gc.callbacks.append(self)
+        try:
+            yield self
+        finally:
+            gc.callbacks.remove(self)
+
+
+@contextmanager
+def timed(
+    times: dict[str, float], phase: str, profile: Path | None, say: Phase | None = None
+) -> Iterator[None]:
+    """Wall and CPU seconds of a phase (CPU: this process only; PostgreSQL's is not in it),
+    the part of them the garbage collector took, and its profile when asked."""
+    with profiled(profile, phase), GarbageClock().running() as garbage:
+        wall, cpu = time.perf_counter(), time.process_time()
+        yield
+        times[f"{phase}_seconds"] = round(time.perf_counter() - wall, 3)
+        times[f"{phase}_cpu_seconds"] = round(time.process_time() - cpu, 3)
+        times[f"{phase}_gc_seconds"] = round(sum(garbage.seconds), 3)
+        times[f"{phase}_gc_full_seconds"] = round(garbage.seconds[2], 3)
+        times[f"{phase}_gc_full_passes"] = garbage.passes[2]
+        # the peak so far: the first phase whose figure reaches the final peak is where it is
+        times[f"{phase}_peak_rss_mib"] = round(peak_rss_mib(), 1)
+    if say is not None:  # a long run's figures are not lost if it is stopped before the end
+        say(
+            f"{phase}: {times[f'{phase}_seconds']} s ({times[f'{phase}_cpu_seconds']} s CPU, "
+            f"{times[f'{phase}_gc_seconds']} s in the garbage collector, "
+            f"{times[f'{phase}_gc_full_passes']} full passes taking "
+            f"{times[f'{phase}_gc_full_seconds']} s; peak RSS {times[f'{phase}_peak_rss_mib']} MiB)"
+        )
+
+
+def _event_sizes(database: Database, table: str) -> tuple[float, float]:
+    """Mean stored state size and topic length of the ledger's events (bytes)."""
+    engine = create_engine(database.sqlalchemy_url)
+    qualified = f'"{database.schema}".{table}' if database.schema else table
+    with engine.connect() as connection:
+        row = connection.execute(
+            text(f"SELECT avg(length(state)), avg(length(topic)) FROM {qualified}")  # noqa: S608
+        ).one()
+    engine.dispose()
+    return float(row[0]), float(row[1])
+
+
+class Plain(Aggregate):
+    """A plain aggregate for the library's reference figure: one event with a payload."""
+
+    @event("Noted")
+    def __init__(self, payload: str) -> None:
+        self.payload = payload
+
+
+def bare_library_rate(
+    database: Database, directory: Path, events: int, state_bytes: int, per_save: int
+) -> float:
+    """Events per second of the library's batched `Application.save` (save time only)."""
+    if database.backend == "sqlite":
+        env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite"}
+        env["SQLITE_DBNAME"] = str(directory / "bare.db")
+    else:
+        env = {**database.env, "PERSISTENCE_MODULE": "eventsourcing.postgres"}
+        env["POSTGRES_SCHEMA"] = f"{database.schema}_bare"
+        postgres_admin(database, f'CREATE SCHEMA IF NOT EXISTS "{env["POSTGRES_SCHEMA"]}"')
+    # the payload makes the stored state as large as the ledger's events (about 90 bytes of
+    # the state are the library's own fields)
+    payload = "x" * max(1, state_bytes - 90)
+    application: Application[Any] = Application(env=env)
+    saving = 0.0
+    try:
+        written = 0
+        while written < events:
+            batch = [Plain(payload) for _ in range(min(per_save, events - written))]
+            started = time.perf_counter()
+            application.save(*batch)
+            saving += time.perf_counter() - started
+            written += len(batch)
+    finally:
+        application.close()
+        if database.backend == "postgresql":
+            postgres_admin(database, f'DROP SCHEMA IF EXISTS "{env["POSTGRES_SCHEMA"]}" CASCADE')
+    return events / saving
+
+
+def raw_sqlite_rate(
+    directory: Path, rows: int, state_bytes: int, topic_bytes: int, per_batch: int
+) -> float:
+    """Rows per second of a plain `executemany` into a fresh SQLite file, the same table shape
+    and journal mode as the event store's, one transaction per batch."""
+    path = directory / "raw.db"
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute(
+        "CREATE TABLE stored_events (originator_id TEXT, originator_version INTEGER, "
+        "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))"
+    )
+    state = os.urandom(state_bytes)
+    topic = "t" * topic_bytes
+    elapsed = 0.0
+    written = 0
+    while written < rows:
+        count = min(per_batch, rows - written)
+        batch = [(uuid.uuid4().hex, 1, topic, state) for _ in range(count)]
+        started = time.perf_counter()
+        connection.execute("BEGIN")
+        connection.executemany("INSERT INTO stored_events VALUES (?, ?, ?, ?)", batch)
+        connection.execute("COMMIT")
+        elapsed += time.perf_counter() - started
+        written += count
+    connection.close()
+    return rows / elapsed
+
+
+def run_bench(
+    positions: int,
+    seed: int = 7,
+    db: str | None = None,
+    keep: bool = False,
+    phase: Phase | None = None,
+    repeats: int = 1,
+    profile: Path | None = None,
+) -> dict[str, Any]:
+    """Build a market of `positions` positions, then apply, settle, replay and project it
+    `repeats` times, each on a fresh store; every figure is the median of the runs."""
+    say = phase or (lambda _: None)
+    if repeats > 1 and db is not None and db.startswith("sqlite"):
+        raise LedgerError("--repeats needs a store per run: leave --db out for SQLite")
+    if repeats > 1 and profile is not None:
+        raise LedgerError("--profile profiles one run: leave --repeats out")
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="lossledger-bench-") as name:
+        directory = Path(name)
+        load_file, settle_file = directory / "load.jsonl", directory / "settle.jsonl"
+        say(f"generating a market of {positions:,} positions (seed {seed})")
+        counts = _generate(positions, seed, load_file, settle_file)
+        runs = []
+        for run in range(1, repeats + 1):
+            if repeats > 1:
+                say(f"run {run} of {repeats}")
+            workdir = directory / f"run{run}"
+            workdir.mkdir()
+            with bench_database(db, workdir, keep) as database:
+                say(f"store: {database.url}")
+                runs.append(
+                    _measure(
+                        database, workdir, seed, counts, (load_file, settle_file), say, profile
+                    )
+                )
+        figures = _medians(runs)
+        figures.update(positions=counts["positions"], seed=seed, repeats=repeats)
+        figures.update(machine=machine(load_before), code=code_version())
+        return figures
+
+
+def machine(load_before: float) -> dict[str, Any]:
+    """What else the machine was doing: on a shared machine the wall times depend on it."""
+    return {
+        "cpus": os.cpu_count(),
+        "load_average_before": round(load_before, 2),
+        "load_average_after": round(os.getloadavg()[0], 2),
+    }
+
+
+def code_version() -> str:
+    """The commit the run measured ("+changes" when the tree differs from it), or the package
+    version outside a git checkout."""
+    git = shutil.which("git")
+    root = str(Path(__file__).resolve().parent.parent)
+
+    def ask(*arguments: str) -> str:
+        return subprocess.run(  # noqa: S603 - fixed arguments, git found on PATH
+            [str(git), "-C", root, *arguments],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+
+    if git is not None:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            head = ask("rev-parse", "--short=12", "HEAD")
+            dirty = ask("status", "--porcelain", "--untracked-files=no")
+            return f"{head}+changes" if dirty else head
+    return f"lossledger {metadata.version('lossledger')}"
+
+
+def _medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each number the median of the runs (the same for counts); anything else the first's."""
+    figures: dict[str, Any] = {}
+    for key, value in runs[0].items():
+        values = [run[key] for run in runs]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            figures[key] = value
+        else:
+            middle = statistics.median(values)
+            figures[key] = type(value)(round(middle, 3) if isinstance(value, float) else middle)
+    return figures
+
+
+def _measure(
+    database: Database,
+    directory: Path,
+    seed: int,
+    counts: dict[str, int],
+    files: tuple[Path, Path],
+    say: Phase,
+    profile: Path | None,
+) -> dict[str, Any]:
+    load_file, settle_file = files
+    # the aggregate cache holds every account of the cycle (a warm settlement, as in an
+    # exchange's long-running writer); docs/performance.md gives the memory this costs
+    cache = max(CACHE_FLOOR, counts["accounts"] + counts["accounts"] // 10)
+    env = {**database.env, "AGGREGATE_CACHE_MAXSIZE": str(cache)}
+    ledger = LossLedger(env=env)
+    times: dict[str, float] = {}
+    try:
+        say(f"applying {counts['commands'] - 1:,} commands")
+        with timed(times, "load", profile, say):
+            load_events = _applied(ledger, load_file)
+        say("settling the cycle")
+        with timed(times, "settle", profile, say):
+            settle_events = _applied(ledger, settle_file)
+        save_seconds = ledger.unit.save_seconds
+        table = ledger.recorder.events_table_name  # type: ignore[attr-defined]
+    finally:
+        ledger.close()
+        del ledger  # the replay below is a fresh process's view: its cache starts empty
+    cycle = f"b{seed}-cycle-1"
+    say("replaying the cycle from its events (a fresh process's view)")
+    auditor = LossLedger(env=env)
+    try:
+        with timed(times, "replay", profile, say):
+            replay = replay_cycle(auditor, cycle)
+        if replay.differences:
+            raise LedgerError(f"bench replay differs: {replay.differences[0]}")
+        say("catching the projections up")
+        models = ReadModels(auditor, database)
+        with timed(times, "projection", profile, say):
+            projected = models.catch_up()
+        models.dispose()
+        document = cycle_document(auditor, cycle)
+    finally:
+        auditor.close()
+    peak = peak_rss_mib()
+    events = load_events + settle_events
+    state_bytes, topic_bytes = _event_sizes(database, table)
+    per_save = max(1, round(load_events / max(1, counts["commands"] / BATCH_COMMANDS)))
+    say(f"measuring the library's own save of {events:,} plain events")
+    bare = bare_library_rate(database, directory, events, round(state_bytes), per_save)
+    say(f"measuring raw SQLite executemany of {events:,} rows")
+    raw = raw_sqlite_rate(directory, events, round(state_bytes), round(topic_bytes), per_save)
+    append = events / save_seconds
+    return {
+        "backend": database.backend,
+        "schema": database.schema,  # PostgreSQL: dropped after the run unless --keep
+        "aggregate_cache_size": cache,
+        "accounts": counts["accounts"],
+        "commands": counts["commands"],
+        "liquidations": counts["liquidations"],
+        "participants": len(document["participants"]),
+        "deficit": document["deficit"],
+        "digest": document["digest"],
+        "events_written": events,
+        "events_projected": projected,
+        "mean_event_bytes": round(state_bytes, 1),
+        **times,
+        "save_seconds": round(save_seconds, 3),
+        "peak_rss_mib": round(peak, 1),
+        "append_events_per_second": round(append),
+        "end_to_end_events_per_second": round(
+            events / (times["load_seconds"] + times["settle_seconds"])
+        ),
+        "bare_library_events_per_second": round(bare),
+        "raw_sqlite_rows_per_second": round(raw),
+        "append_to_raw_ratio": round(append / raw, 3),
+    }
