@@ -122,6 +122,16 @@ class HttpApiSpec:
         assert streamed.status_code == 413  # no declared length: counted as it arrives
         assert auditor.get("/audit/verify").json()["events"] == events  # nothing was applied
 
+    def test_a_participant_cursor_of_non_ascii_digits_is_a_bad_request(
+        self, server: Server
+    ) -> None:
+        auditor = server.client("auditor")
+        for cursor in ("\u00b2", "\u0663", "1\u00b2"):  # digits to str.isdigit(), not cursors
+            answer = auditor.get("/cycles/c1/participants", params={"cursor": cursor})
+            assert answer.status_code == 400, cursor
+            assert "is not a cursor this API gave" in answer.json()["detail"]
+        assert auditor.get("/cycles/c1/participants", params={"cursor": "1"}).status_code == 200
+
     def test_fund_flow_pages_neither_skip_nor_repeat_while_entries_arrive(
         self, server: Server
     ) -> None:
