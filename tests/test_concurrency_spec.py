@@ -26,7 +26,8 @@ from eventsourcing.utils import Environment
 from domain.core.ids import account_id, cycle_id
 from domain.ledger import LossLedger
 from infrastructure.apply import runner
-from infrastructure.apply.runner import ApplyResult, Line, apply_lines, apply_source
+from infrastructure.apply.lines import Line, LineSource
+from infrastructure.apply.runner import ApplyResult, apply_lines, apply_source
 from infrastructure.entrypoints.http.app import create_app
 from infrastructure.entrypoints.http.tokens import create_token
 from infrastructure.eventstore.chain import PostgresChainedFactory, creation_lock_key
@@ -65,7 +66,7 @@ def lines_of(
     texts: list[str],
     before: dict[int, Callable[[], object]] | None = None,
     ledger: LossLedger | None = None,
-) -> runner.LineSource:
+) -> LineSource:
     """A source of the lines. With `ledger`, `before[index]()` is called the first time that
     ledger is about to execute that line, and `before[len(texts)]()` the first time it is
     about to save: another writer acting at a chosen moment of this one's batch. (The moment

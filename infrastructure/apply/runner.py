@@ -17,14 +17,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from eventsourcing.persistence import OperationalError, RecordConflictError
 
 from domain.commands.json_lines import command_id_for_message
-from domain.commands.models import MAX_LINE_BYTES
 from domain.core.errors import LedgerError
+from domain.core.limits import MAX_LINE_BYTES
 from domain.ledger import APPLIED, LossLedger
+from infrastructure.apply.lines import Line, LineSource, list_source, read_lines
 from infrastructure.tools import faults
 
 BATCH_COMMANDS = 1_000  # commands saved together in one transaction
@@ -33,7 +34,6 @@ DEFAULT_ATTEMPTS = 5  # tries of a batch whose save conflicts with another write
 MAX_ATTEMPTS = 100
 BACKOFF_SECONDS = 0.05  # the longest wait before the first retry; doubled for each next one
 LOOKAHEAD_BYTES = 4 * 1024 * 1024  # lines read ahead to look their ids up together
-SKIP_CHUNK = 64 * 1024  # an over-long line is skipped this many bytes at a time
 MAX_PASSES = 10**9  # a bound on the passes over one source, far above any real one
 
 
@@ -69,20 +69,6 @@ class ApplyResult:
 
 
 @dataclass(frozen=True)
-class Line:
-    """A non-blank line: its number, its text (None when too long), where it starts and ends
-    (byte offsets in a file, indexes in a list)."""
-
-    number: int
-    text: str | bytes | None
-    start: int
-    end: int
-
-
-LineSource = Callable[[int, int], Iterator[Line]]  # the lines from a position and a line number
-
-
-@dataclass(frozen=True)
 class Checkpoint:
     """Everything before `position` is saved (or changed nothing); the counts up to there."""
 
@@ -91,32 +77,6 @@ class Checkpoint:
     applied: int = 0
     already_applied: int = 0
     outcomes: int = 0
-
-
-def read_lines(handle: BinaryIO, position: int = 0, number: int = 0) -> Iterator[Line]:
-    """The non-blank lines from a byte offset, numbered after `number`. A line longer than
-    MAX_LINE_BYTES is never held whole: it comes with text None, its rest skipped in chunks."""
-    handle.seek(position)
-    for raw in iter(partial(handle.readline, MAX_LINE_BYTES + 2), b""):  # room for "\r\n"
-        number += 1
-        start, position = position, position + len(raw)
-        text = raw.rstrip(b"\r\n")
-        if len(raw) == MAX_LINE_BYTES + 2 and not raw.endswith(b"\n"):
-            position += _skip_rest_of_line(handle)
-            yield Line(number, None, start, position)
-        elif len(text) > MAX_LINE_BYTES:
-            yield Line(number, None, start, position)
-        elif text.strip():
-            yield Line(number, text, start, position)
-
-
-def _skip_rest_of_line(handle: BinaryIO) -> int:
-    skipped = 0
-    for chunk in iter(partial(handle.readline, SKIP_CHUNK), b""):
-        skipped += len(chunk)
-        if chunk.endswith(b"\n"):
-            break
-    return skipped
 
 
 def _command_id(line: str | bytes | None) -> str | None:
@@ -160,11 +120,7 @@ def apply_file(
 def apply_lines(ledger: LossLedger, lines: Sequence[str | bytes]) -> ApplyResult:
     """Apply a bounded batch of command lines as `apply` does, keeping each outcome."""
 
-    def source(position: int, _number: int) -> Iterator[Line]:
-        for index in range(position, len(lines)):
-            yield Line(index + 1, lines[index], index, index + 1)
-
-    return apply_source(ledger, source, None, ApplyResult(outcomes=[]))
+    return apply_source(ledger, list_source(lines), None, ApplyResult(outcomes=[]))
 
 
 def apply_source(
