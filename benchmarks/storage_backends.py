@@ -24,6 +24,7 @@ from domain.ledger import LossLedger
 from domain.queries.cycle_report import replay_cycle
 from infrastructure.apply.runner import apply_file
 from infrastructure.eventstore.database_url import parse_database
+from infrastructure.eventstore.store import ApplicationEventStore
 from infrastructure.tools.market import generate, lines
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -58,13 +59,14 @@ def sqlalchemy_env(schema: str) -> dict[str, str]:
 
 
 def measure(env: dict[str, str], commands: Path, cycle: str) -> dict[str, float]:
-    ledger = LossLedger(env=env)
+    # any eventsourcing store serves, through the same EventStore as the ledger's own
+    ledger = LossLedger(env=env, event_store=ApplicationEventStore)
     started = time.perf_counter()
     result = apply_file(ledger, commands)
     applied = time.perf_counter() - started
     assert result.ok, result.reason
     started = time.perf_counter()
-    replay = replay_cycle(LossLedger(env=env), cycle)
+    replay = replay_cycle(LossLedger(env=env, event_store=ApplicationEventStore), cycle)
     replayed = time.perf_counter() - started
     assert not replay.differences
     return {

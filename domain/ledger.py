@@ -32,6 +32,7 @@ from domain.core.money import require_quanta
 from domain.core.policy import apply_policy_change, policy_to_record
 from domain.core.postings import EXTERNAL, INSURANCE_FUND, PLATFORM, cash_account, posting
 from domain.handlers import refunds, settlement, trading
+from domain.handlers.event_store import EventStoreConstructor, event_store_of
 from domain.handlers.unit_of_work import UnitOfWork
 from domain.insurance_fund import InsuranceFund
 from domain.registry import Registry
@@ -67,10 +68,12 @@ class LossLedger(Application[UUID]):
         self,
         env: dict[str, str] | None = None,
         clock: Callable[[], datetime] = datetime_now_with_tzinfo,
+        event_store: EventStoreConstructor | None = None,
     ) -> None:
         super().__init__(env)
         self.clock = clock
-        self.unit = UnitOfWork(self, lambda: format_time(self.clock()))
+        self.store = event_store_of(self, event_store)
+        self.unit = UnitOfWork(self, self.store, lambda: format_time(self.clock()))
         self.events_written = 0  # by this instance, whoever asked for the save
         self._parsed: dict[str | bytes, Any] = {}
 
@@ -120,9 +123,6 @@ class LossLedger(Application[UUID]):
         """Look up, a few queries in all, which of the coming commands' ids and new accounts
         are stored yet, so that executing them asks the store nothing about the others.
         A line that does not parse is left for `execute_line` to refuse."""
-        existing = getattr(self.recorder, "existing_originators", None)
-        if existing is None:
-            return
         wanted: set[UUID] = set()
         self._parsed = {}  # the batch's documents, for execute_line: each line parsed once
         for line in lines:
@@ -137,15 +137,15 @@ class LossLedger(Application[UUID]):
                 wanted.add(command_id(document["id"]))
             if document.get("type") == "open_account" and isinstance(document.get("account"), str):
                 wanted.add(account_id(document["account"]))
-        cache: Any = self.repository.cache
         unknown = sorted(
-            key
-            for key in wanted
-            if key not in self.unit.pending and (cache is None or key not in cache.cache)
+            key for key in wanted if key not in self.unit.pending and not self.store.is_cached(key)
         )
         for start in range(0, len(unknown), PREFETCH_CHUNK):
             chunk = unknown[start : start + PREFETCH_CHUNK]
-            self.unit.absent.update(set(chunk) - existing(chunk))
+            existing = self.store.existing(chunk)
+            if existing is None:  # this store cannot look ids up in bulk: each is loaded alone
+                return
+            self.unit.absent.update(set(chunk) - existing)
 
     def flush(self) -> int:
         """Save what the accepted commands changed; the number of events written."""

@@ -6,10 +6,8 @@ pending event; the unit of work verifies that, and saves the accepted commands i
 
 from __future__ import annotations
 
-import contextlib
-import time
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -20,6 +18,7 @@ from domain.core.errors import ensure
 from domain.core.ids import INSURANCE_FUND_ID, REGISTRY_ID
 from domain.core.policy import Policy
 from domain.cycles import Cycle
+from domain.handlers.event_store import EventStore
 from domain.insurance_fund import InsuranceFund
 from domain.registry import Registry
 
@@ -33,8 +32,11 @@ NEW = -1  # the version noted for an aggregate a command created
 class UnitOfWork:
     """The aggregates touched since the last save, and the way to load the others."""
 
-    def __init__(self, application: Application[UUID], clock: Callable[[], str]) -> None:
+    def __init__(
+        self, application: Application[UUID], store: EventStore, clock: Callable[[], str]
+    ) -> None:
         self.application = application
+        self.store = store
         self.clock = clock
         self.pending: dict[UUID, Aggregate] = {}
         # Every cached object handed out since the last save: the ones a failure may have
@@ -47,7 +49,6 @@ class UnitOfWork:
         # Aggregates a lookup ahead of the batch found not stored (LossLedger.prefetch): found
         # absent without a query. Another writer storing one meanwhile makes our save conflict.
         self.absent: set[UUID] = set()
-        self.save_seconds = 0.0  # spent in the event store's save: what `bench` calls append
 
     def find(self, aggregate_id: UUID, kind: type[TAggregate]) -> TAggregate | None:
         aggregate = self.pending.get(aggregate_id) or self.loaded.get(aggregate_id)
@@ -97,8 +98,7 @@ class UnitOfWork:
 
     def chain_anchor(self) -> dict[str, object] | None:
         """The audit chain's head before this command, if the event store keeps a chain."""
-        head = getattr(self.application.recorder, "chain_head", None)
-        found = head() if head is not None else None
+        found = self.store.chain_head()
         return None if found is None else {"position": found[0], "hash": found[1].hex()}
 
     def begin_command(self) -> None:
@@ -119,7 +119,6 @@ class UnitOfWork:
         if not self.pending:
             return 0
         count = sum(len(aggregate.pending_events) for aggregate in self.pending.values())
-        started = time.perf_counter()
         # The cycle and the registry a batch only read (position commands check the open cycle
         # on them) must be as read when the save commits: the event store checks their versions
         # in the insert's transaction and conflicts otherwise (docs/reliability.md).
@@ -129,11 +128,10 @@ class UnitOfWork:
             if key not in self.pending and isinstance(aggregate, Cycle | Registry)
         }
         try:
-            self.application.save(*self.pending.values(), **({READ_VERSIONS: read} if read else {}))
+            self.store.save(list(self.pending.values()), read)
         except Exception:
             self.discard()
             raise
-        self.save_seconds += time.perf_counter() - started
         self._forget_command_records()
         self.pending.clear()
         self.loaded.clear()
@@ -148,18 +146,10 @@ class UnitOfWork:
 
     def evict(self, keys: Iterable[UUID]) -> None:
         """Drop aggregates from the repository cache: their next load reads the store."""
-        cache: Any = self.application.repository.cache
-        if cache is None:
-            return
-        for key in list(keys):
-            with contextlib.suppress(KeyError):
-                cache.get(key, evict=True)
+        self.store.evict(keys)
 
     def evict_all(self) -> None:
-        """Drop every cached aggregate (eventsourcing's LRUCache.clear leaves entries behind)."""
-        cache: Any = self.application.repository.cache
-        if cache is not None:
-            self.evict(cache.cache)
+        self.store.evict_all()
 
     def discard(self) -> None:
         """Forget unsaved changes, including the cached objects they were made on."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from domain.accounts import Account
@@ -209,17 +209,19 @@ def _accounts_before_settling(
     def settled_here(event: Any) -> bool:
         return isinstance(event, Account.CycleSettled) and event.cycle == cycle  # type: ignore[attr-defined]
 
-    select_many = getattr(ledger.recorder, "select_events_of", None)
     accounts: dict[str, Account] = {}
     for start in range(0, len(names), ACCOUNTS_PER_QUERY):
         chunk = names[start : start + ACCOUNTS_PER_QUERY]
         histories: dict[UUID, list[Any]] = {account_id(n): [] for n in chunk}
-        if select_many is None:
+        in_bulk = ledger.store.events_of(list(histories))
+        if in_bulk is None:
             for key in histories:
                 histories[key] = list(ledger.recorder.select_events(key))
         else:
-            for stored in select_many(list(histories)):
-                histories[stored.originator_id].append(stored)
+            for stored in in_bulk:
+                histories[cast(UUID, stored.originator_id)].append(
+                    stored
+                )  # the ledger keys by UUID
         for account in chunk:
             events = map(ledger.mapper.to_domain_event, histories[account_id(account)])
             before = _before(events, settled_here)

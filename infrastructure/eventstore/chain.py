@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.application import Application
 from eventsourcing.persistence import ProgrammingError, RecordConflictError, StoredEvent
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
@@ -26,7 +27,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
-from domain.handlers.unit_of_work import READ_VERSIONS
+from infrastructure.eventstore.store import READ_VERSIONS, ApplicationEventStore
 from infrastructure.tools import faults
 
 GENESIS = bytes(32)
@@ -217,6 +218,9 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
 
 class SQLiteChainedFactory(SQLiteFactory):
     application_recorder_class = SQLiteChainedRecorder
+
+    def ledger_event_store(self, application: Application[UUID]) -> ApplicationEventStore:
+        return ApplicationEventStore(application)
 
 
 def creation_lock_key(schema: str) -> int:
@@ -462,3 +466,6 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
 class PostgresChainedFactory(PostgresFactory):
     aggregate_recorder_class = PostgresLockedAggregateRecorder
     application_recorder_class = PostgresChainedRecorder
+
+    def ledger_event_store(self, application: Application[UUID]) -> ApplicationEventStore:
+        return ApplicationEventStore(application)

@@ -361,7 +361,7 @@ def _measure(
         say("settling the cycle")
         with timed(times, "settle", profile, say):
             settle_events = _applied(ledger, settle_file)
-        save_seconds = ledger.unit.save_seconds
+        save_seconds = ledger.store.save_seconds
         table = ledger.recorder.events_table_name  # type: ignore[attr-defined]
     finally:
         ledger.close()

@@ -1,0 +1,76 @@
+"""What the ledger needs of its event store beyond eventsourcing's `Application`.
+
+Declared here in the ledger's terms and implemented in infrastructure/eventstore/: the factory
+that PERSISTENCE_MODULE names provides it (`ledger_event_store(application)`), so that the domain
+never reaches into a recorder's methods or the repository cache's internals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Protocol, runtime_checkable
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import StoredEvent
+
+from domain.core.errors import LedgerError
+
+
+class EventStoreUnsupportedError(LedgerError):
+    """Raised when the configured persistence module does not provide the ledger's EventStore."""
+
+
+class EventStore(Protocol):
+    """Saving, bulk look-ups, the audit chain's head and the aggregate cache."""
+
+    save_seconds: float  # spent in saves so far: what `bench` calls append
+
+    def save(self, aggregates: Sequence[Aggregate], read_versions: Mapping[UUID, int]) -> None:
+        """Save the aggregates' pending events in one atomic transaction, which conflicts if
+        an aggregate of `read_versions` (read, not changed) is no longer at that version."""
+
+    def existing(self, aggregate_ids: Sequence[UUID]) -> set[UUID] | None:
+        """Which of these aggregates are stored, in one query; None when the store cannot say."""
+
+    def events_of(self, aggregate_ids: Sequence[UUID]) -> list[StoredEvent] | None:
+        """The stored events of these aggregates, each aggregate's in version order, in one
+        query; None when the store cannot read them in bulk."""
+
+    def chain_head(self) -> tuple[int, bytes] | None:
+        """The audit chain's last position and hash; None when the log is empty or unchained."""
+
+    def is_cached(self, aggregate_id: UUID) -> bool:
+        """Whether loading the aggregate would be served from the repository cache."""
+
+    def evict(self, aggregate_ids: Iterable[UUID]) -> None:
+        """Drop aggregates from the repository cache: their next load reads the store."""
+
+    def evict_all(self) -> None:
+        """Drop every cached aggregate."""
+
+
+EventStoreConstructor = Callable[[Application[UUID]], EventStore]
+
+
+@runtime_checkable
+class EventStoreFactory(Protocol):
+    """A persistence factory that also provides the ledger's EventStore."""
+
+    def ledger_event_store(self, application: Application[UUID]) -> EventStore: ...
+
+
+def event_store_of(
+    application: Application[UUID], constructor: EventStoreConstructor | None
+) -> EventStore:
+    """The given constructor's store, else the one the persistence factory provides."""
+    if constructor is not None:
+        return constructor(application)
+    factory = application.factory
+    if not isinstance(factory, EventStoreFactory):
+        raise EventStoreUnsupportedError(
+            f"the persistence factory {type(factory).__name__} does not provide the ledger's "
+            "event store: open the ledger through a database URL (infrastructure/eventstore/)"
+        )
+    return factory.ledger_event_store(application)

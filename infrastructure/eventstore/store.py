@@ -1,0 +1,75 @@
+"""The ledger's EventStore (domain/handlers/event_store.py) over an eventsourcing Application.
+
+Saves are timed and pass the versions the batch only read to the recorder (the chained
+recorders check them in the insert's transaction); the bulk look-ups are the chained
+recorders' own queries; the cache is eventsourcing's LRU cache of the repository.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import StoredEvent
+
+READ_VERSIONS = "read_versions"  # the keyword save() passes on to the chained recorders
+
+
+@runtime_checkable
+class BulkRecorder(Protocol):
+    """The look-ups the chained recorders add to eventsourcing's (eventstore/chain.py)."""
+
+    def existing_originators(self, originator_ids: Sequence[UUID]) -> set[UUID]: ...
+    def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]: ...
+    def chain_head(self) -> tuple[int, bytes] | None: ...
+
+
+class ApplicationEventStore:
+    """The EventStore of one Application: its recorder, its repository's cache."""
+
+    def __init__(self, application: Application[UUID]) -> None:
+        self.application = application
+        recorder = application.recorder
+        self.bulk = recorder if isinstance(recorder, BulkRecorder) else None
+        self.save_seconds = 0.0
+
+    def save(self, aggregates: Sequence[Aggregate], read_versions: Mapping[UUID, int]) -> None:
+        started = time.perf_counter()
+        extra = {READ_VERSIONS: dict(read_versions)} if read_versions else {}
+        self.application.save(*aggregates, **extra)
+        self.save_seconds += time.perf_counter() - started
+
+    def existing(self, aggregate_ids: Sequence[UUID]) -> set[UUID] | None:
+        return None if self.bulk is None else self.bulk.existing_originators(aggregate_ids)
+
+    def events_of(self, aggregate_ids: Sequence[UUID]) -> list[StoredEvent] | None:
+        return None if self.bulk is None else self.bulk.select_events_of(aggregate_ids)
+
+    def chain_head(self) -> tuple[int, bytes] | None:
+        return None if self.bulk is None else self.bulk.chain_head()
+
+    def is_cached(self, aggregate_id: UUID) -> bool:
+        cache = self._cache()
+        return cache is not None and aggregate_id in cache.cache
+
+    def evict(self, aggregate_ids: Iterable[UUID]) -> None:
+        cache = self._cache()
+        if cache is None:
+            return
+        for key in list(aggregate_ids):
+            with contextlib.suppress(KeyError):
+                cache.get(key, evict=True)
+
+    def evict_all(self) -> None:
+        # eventsourcing's LRUCache.clear leaves entries behind: evict them one by one
+        cache = self._cache()
+        if cache is not None:
+            self.evict(cache.cache)
+
+    def _cache(self) -> Any:
+        return self.application.repository.cache
