@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from domain.accounts import Account
@@ -212,10 +213,21 @@ def _check_fills(
     return checked
 
 
-def liquidate(uow: UnitOfWork, command: Liquidate, at: str) -> None:
-    cycle, policy = open_cycle_and_policy(uow)
-    account = require_account(uow, command.account)
-    position = account.open_position(command.contract)
+@dataclass(frozen=True)
+class _Liquidation:
+    """A liquidation checked and about to be recorded: what every takeover fill reads."""
+
+    cycle: Cycle
+    policy: Policy
+    command: Liquidate
+    position: Position
+    mark: Decimal
+    bankruptcy: Decimal
+    at: str
+
+
+def _require_liquidatable(command: Liquidate, position: Position, policy: Policy) -> Decimal:
+    """The mark, once the position is liquidatable at it (SPEC 4)."""
     mark = require_positive(command.mark, "mark")
     rate = policy.maintenance_margin_rate(command.contract)
     if not is_liquidatable(position, mark, rate):
@@ -225,77 +237,20 @@ def liquidate(uow: UnitOfWork, command: Liquidate, at: str) -> None:
             f"{fmt_plain(mark)}: margin + unrealized PnL {fmt_plain(equity)} > maintenance "
             f"margin {fmt_plain(rate * position.size * mark)}"
         )
+    return mark
+
+
+def liquidate(uow: UnitOfWork, command: Liquidate, at: str) -> None:
+    cycle, policy = open_cycle_and_policy(uow)
+    account = require_account(uow, command.account)
+    position = account.open_position(command.contract)
+    mark = _require_liquidatable(command, position, policy)
     fills = _check_fills(uow, command, position, policy)
     bankruptcy = bankruptcy_price(position.side, position.reference, position.margin, position.size)
-    # Closed at its bankruptcy price the position loses exactly its margin: size x
-    # (bankruptcy - reference) = -margin, with no rounding to do.
-    loss_on_close = -position.margin
-    trader = cash_account(account.account)
-    account.record_position_liquidated(
-        cycle=cycle.cycle,
-        contract=command.contract,
-        side=position.side,
-        size=position.size,
-        entry_price=position.entry,
-        mark=mark,
-        bankruptcy_price=bankruptcy,
-        margin_lost=position.margin,
-        liquidation_pnl=loss_on_close,
-        position=position.with_changes(size=ZERO, margin=ZERO, liquidated=True).to_record(),
-        cash_after=account.cash + position.margin + loss_on_close,
-        postings=postings_without_zero(
-            [
-                posting(
-                    margin_account(account.account), trader, position.margin, "margin_released"
-                ),
-                posting(CLEARING, trader, loss_on_close, "liquidation_loss"),
-            ]
-        ),
-        at=at,
-    )
-    uow.touch(account)
+    liquidation = _Liquidation(cycle, policy, command, position, mark, bankruptcy, at)
+    _record_liquidated(uow, account, liquidation)
     for number, (fill, receiver, margin) in enumerate(fills, start=1):
-        loss_exact, surplus_exact = takeover_result(
-            position.side,
-            position.reference,
-            position.margin,
-            position.size,
-            fill.price,
-            fill.size,
-        )
-        loss = book_exact(loss_exact, policy.quantum)
-        surplus = book_exact(surplus_exact, policy.quantum)
-        cycle.record_takeover(
-            account=command.account,
-            contract=command.contract,
-            side=position.side,
-            mark=mark,
-            bankruptcy_price=bankruptcy,
-            reference=position.reference,
-            position_margin=position.margin,
-            position_size=position.size,
-            fill=number,
-            price=fill.price,
-            size=fill.size,
-            receiver=fill.account,
-            loss=loss,
-            surplus=surplus,
-            deficit_after=cycle.deficit + loss,
-            at=at,
-        )
-        uow.touch(cycle)
-        if surplus > 0:
-            fund = uow.insurance_fund(at)
-            fund.record_surplus(
-                cycle=cycle.cycle,
-                account=command.account,
-                contract=command.contract,
-                amount=surplus,
-                balance_after=fund.balance + surplus,
-                postings=[posting(CLEARING, INSURANCE_FUND, surplus, "takeover_surplus")],
-                at=at,
-            )
-            uow.touch(fund)
+        _record_takeover(uow, liquidation, number, fill)
         if receiver is not None:
             _receive(
                 uow,
@@ -309,3 +264,77 @@ def liquidate(uow: UnitOfWork, command: Liquidate, at: str) -> None:
                 "takeover",
                 at,
             )
+
+
+def _record_liquidated(uow: UnitOfWork, account: Account, liquidation: _Liquidation) -> None:
+    """The trader loses exactly the position's margin, never more."""
+    position, command = liquidation.position, liquidation.command
+    # Closed at its bankruptcy price the position loses exactly its margin: size x
+    # (bankruptcy - reference) = -margin, with no rounding to do.
+    loss_on_close = -position.margin
+    trader = cash_account(account.account)
+    account.record_position_liquidated(
+        cycle=liquidation.cycle.cycle,
+        contract=command.contract,
+        side=position.side,
+        size=position.size,
+        entry_price=position.entry,
+        mark=liquidation.mark,
+        bankruptcy_price=liquidation.bankruptcy,
+        margin_lost=position.margin,
+        liquidation_pnl=loss_on_close,
+        position=position.with_changes(size=ZERO, margin=ZERO, liquidated=True).to_record(),
+        cash_after=account.cash + position.margin + loss_on_close,
+        postings=postings_without_zero(
+            [
+                posting(
+                    margin_account(account.account), trader, position.margin, "margin_released"
+                ),
+                posting(CLEARING, trader, loss_on_close, "liquidation_loss"),
+            ]
+        ),
+        at=liquidation.at,
+    )
+    uow.touch(account)
+
+
+def _record_takeover(uow: UnitOfWork, liquidation: _Liquidation, number: int, fill: Fill) -> None:
+    """One fill's takeover loss adds to the cycle's deficit; a surplus goes to the fund at once."""
+    cycle, position, command = liquidation.cycle, liquidation.position, liquidation.command
+    quantum, at = liquidation.policy.quantum, liquidation.at
+    loss_exact, surplus_exact = takeover_result(
+        position.side, position.reference, position.margin, position.size, fill.price, fill.size
+    )
+    loss = book_exact(loss_exact, quantum)
+    surplus = book_exact(surplus_exact, quantum)
+    cycle.record_takeover(
+        account=command.account,
+        contract=command.contract,
+        side=position.side,
+        mark=liquidation.mark,
+        bankruptcy_price=liquidation.bankruptcy,
+        reference=position.reference,
+        position_margin=position.margin,
+        position_size=position.size,
+        fill=number,
+        price=fill.price,
+        size=fill.size,
+        receiver=fill.account,
+        loss=loss,
+        surplus=surplus,
+        deficit_after=cycle.deficit + loss,
+        at=at,
+    )
+    uow.touch(cycle)
+    if surplus > 0:
+        fund = uow.insurance_fund(at)
+        fund.record_surplus(
+            cycle=cycle.cycle,
+            account=command.account,
+            contract=command.contract,
+            amount=surplus,
+            balance_after=fund.balance + surplus,
+            postings=[posting(CLEARING, INSURANCE_FUND, surplus, "takeover_surplus")],
+            at=at,
+        )
+        uow.touch(fund)
