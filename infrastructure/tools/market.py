@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from domain.commands.models import format_time
-from domain.core.money import fmt_plain
+from domain.core.money import ZERO, fmt_plain
 from domain.core.positions import Position, bankruptcy_price, is_liquidatable
 
 # Today's prices (USDT) of the largest coins, and each contract's size step.
@@ -41,8 +41,10 @@ CRASH = {
 RECOVERY = Decimal("1.03")
 CENT = Decimal("0.01")
 MAX_LEVERAGE = 50
-# Business time of the first command; each command comes one second after the last.
+# Business time of the first command; each command comes one tick after the last.
 MARKET_OPENS = datetime(2026, 11, 21, tzinfo=UTC)
+CONTRACT_WEIGHTS = [40, 25, 10, 8, 12, 5]  # how often each contract of CONTRACTS is traded
+MAINTENANCE_RATE = Decimal("0.005")  # the policy's default: the market's liquidations pass it
 
 
 @dataclass(frozen=True)
@@ -62,18 +64,84 @@ def _pareto_amount(rng: random.Random, scale: float, alpha: float, cap: float) -
     return Decimal(f"{amount:.2f}")
 
 
+class _Emitter:
+    """Numbers commands from one, gives each a business time one tick after the last, and
+    hands them to a sink."""
+
+    def __init__(
+        self, prefix: str, width: int, tick: timedelta, sink: Callable[[dict[str, Any]], None]
+    ) -> None:
+        self.prefix, self.width, self.tick, self.sink = prefix, width, tick, sink
+        self.number = 0
+
+    def __call__(self, kind: str, **fields: Any) -> None:
+        self.number += 1
+        at = format_time(MARKET_OPENS + self.tick * self.number)
+        command_id = f"{self.prefix}-{self.number:0{self.width}d}"
+        self.sink({"type": kind, "id": command_id, "at": at, **fields})
+
+
+def opening_marks() -> dict[str, str]:
+    return {contract: fmt_plain(price) for contract, (price, _) in CONTRACTS.items()}
+
+
+def settlement_marks() -> dict[str, str]:
+    """After the crash, a partial recovery."""
+    return {
+        contract: fmt_plain(_price(price * Decimal(CRASH[contract]) * RECOVERY))
+        for contract, (price, _) in CONTRACTS.items()
+    }
+
+
+def _crash_mark(contract: str) -> Decimal:
+    return _price(CONTRACTS[contract][0] * Decimal(CRASH[contract]))
+
+
+def _wanted_contracts(rng: random.Random) -> list[str]:
+    """The one to three contracts an account trades, drawn by CONTRACT_WEIGHTS."""
+    count = rng.choice((1, 1, 1, 2, 2, 3))
+    return sorted(set(rng.choices(list(CONTRACTS), CONTRACT_WEIGHTS, k=count)))
+
+
+def _side(rng: random.Random) -> str:
+    return "long" if rng.random() < 0.55 else "short"
+
+
+def _position_fields(
+    name: str, contract: str, side: str, size: Decimal, margin: Decimal
+) -> dict[str, str]:
+    """An open_position at the contract's opening price."""
+    price = CONTRACTS[contract][0]
+    sizes = {"size": fmt_plain(size), "price": fmt_plain(price), "margin": fmt_plain(margin)}
+    return {"account": name, "contract": contract, "side": side, **sizes}
+
+
+def _half_close_fields(name: str, contract: str, size: Decimal) -> dict[str, str] | None:
+    """A close of half the position at the crash mark, or None when half rounds to nothing."""
+    half = (size / 2).quantize(CONTRACTS[contract][1], ROUND_DOWN)
+    if half <= 0:
+        return None
+    price = fmt_plain(_crash_mark(contract))
+    return {"account": name, "contract": contract, "size": fmt_plain(half), "price": price}
+
+
+def _liquidation_fields(
+    rng: random.Random, name: str, contract: str, position: Position
+) -> dict[str, Any] | None:
+    """The liquidation of a long the crash breaks, or None when it survives the crash mark."""
+    mark = _crash_mark(contract)
+    if not is_liquidatable(position, mark, MAINTENANCE_RATE):
+        return None
+    fills = _takeover_fills(rng, position, CONTRACTS[contract][1], mark)
+    return {"account": name, "contract": contract, "mark": fmt_plain(mark), "fills": fills}
+
+
 def generate(accounts: int, seed: int) -> Market:
     rng = random.Random(seed)  # noqa: S311 - a reproducible market, not a secret
     prefix = f"s{seed}"
     cycle = f"{prefix}-cycle-1"
     commands: list[dict[str, Any]] = []
-    counter = iter(range(1, 10**9))
-
-    def add(kind: str, **fields: Any) -> None:
-        number = next(counter)
-        at = format_time(MARKET_OPENS + timedelta(seconds=number))
-        commands.append({"type": kind, "id": f"{prefix}-{number:07d}", "at": at, **fields})
-
+    add = _Emitter(prefix, 7, timedelta(seconds=1), commands.append)
     names = [f"{prefix}-t{index:07d}" for index in range(1, accounts + 1)]
     cash: dict[str, Decimal] = {}
     for name in names:
@@ -81,34 +149,19 @@ def generate(accounts: int, seed: int) -> Market:
         cash[name] = _pareto_amount(rng, 500.0, 1.3, 2_000_000.0)
         add("deposit", account=name, amount=fmt_plain(cash[name]))
     add("fund_deposit", amount=fmt_plain(Decimal(accounts) * 40))
-    add(
-        "open_cycle",
-        cycle=cycle,
-        marks={c: fmt_plain(price) for c, (price, _) in CONTRACTS.items()},
-    )
+    add("open_cycle", cycle=cycle, marks=opening_marks())
     positions = _open_positions(rng, names, cash, add)
-    _crash(rng, positions, cash, add)
-    add(
-        "settle_cycle",
-        cycle=cycle,
-        marks={
-            c: fmt_plain(_price(price * Decimal(CRASH[c]) * RECOVERY))
-            for c, (price, _) in CONTRACTS.items()
-        },
-    )
+    _crash(rng, positions, add)
+    add("settle_cycle", cycle=cycle, marks=settlement_marks())
     return Market(seed, accounts, cycle, commands)
 
 
 def _open_positions(
-    rng: random.Random, names: list[str], cash: dict[str, Decimal], add: Any
+    rng: random.Random, names: list[str], cash: dict[str, Decimal], add: _Emitter
 ) -> dict[tuple[str, str], Position]:
     positions: dict[tuple[str, str], Position] = {}
-    contracts = list(CONTRACTS)
-    weights = [40, 25, 10, 8, 12, 5]
     for name in names:
-        for contract in sorted(
-            set(rng.choices(contracts, weights, k=rng.choice((1, 1, 1, 2, 2, 3))))
-        ):
+        for contract in _wanted_contracts(rng):
             price = CONTRACTS[contract][0]
             leverage, margin, size = _sized(rng, cash[name], contract, 1.3)
             if size <= 0:
@@ -116,16 +169,8 @@ def _open_positions(
             margin = _initial_margin(margin, size, price, leverage)
             if margin > cash[name]:
                 continue
-            side = "long" if rng.random() < 0.55 else "short"
-            add(
-                "open_position",
-                account=name,
-                contract=contract,
-                side=side,
-                size=fmt_plain(size),
-                price=fmt_plain(price),
-                margin=fmt_plain(margin),
-            )
+            side = _side(rng)
+            add("open_position", **_position_fields(name, contract, side, size, margin))
             cash[name] -= margin
             positions[(name, contract)] = Position(
                 "long" if side == "long" else "short", size, price, price, margin, Decimal(0), False
@@ -133,35 +178,18 @@ def _open_positions(
     return positions
 
 
-def _crash(
-    rng: random.Random,
-    positions: dict[tuple[str, str], Position],
-    cash: dict[str, Decimal],
-    add: Any,
-) -> None:
+def _crash(rng: random.Random, positions: dict[tuple[str, str], Position], add: _Emitter) -> None:
     """Marks fall; over-leveraged longs are liquidated, their takeovers fill below bankruptcy;
     a few shorts take profit on the way down (realized, withheld until settlement)."""
     for (name, contract), position in sorted(positions.items()):
-        price, step = CONTRACTS[contract]
-        mark = _price(price * Decimal(CRASH[contract]))
-        if position.side == "long" and is_liquidatable(position, mark, Decimal("0.005")):
-            add(
-                "liquidate",
-                account=name,
-                contract=contract,
-                mark=fmt_plain(mark),
-                fills=_takeover_fills(rng, position, step, mark),
-            )
-        elif position.side == "short" and rng.random() < 0.1:
-            half = (position.size / 2).quantize(step, ROUND_DOWN)
-            if half > 0:
-                add(
-                    "close_position",
-                    account=name,
-                    contract=contract,
-                    size=fmt_plain(half),
-                    price=fmt_plain(mark),
-                )
+        if position.side == "long":
+            liquidation = _liquidation_fields(rng, name, contract, position)
+            if liquidation is not None:
+                add("liquidate", **liquidation)
+        elif rng.random() < 0.1:
+            close = _half_close_fields(name, contract, position.size)
+            if close is not None:
+                add("close_position", **close)
 
 
 def _sized(
@@ -221,98 +249,67 @@ def write_bench_market(positions: int, seed: int, load: Path, settle: Path) -> d
     rng = random.Random(seed)  # noqa: S311 - a reproducible market, not a secret
     prefix = f"b{seed}"
     counts = {"commands": 0, "accounts": 0, "positions": 0, "liquidations": 0, "closes": 0}
-    number = 0
+    cycle = f"{prefix}-cycle-1"
+    with load.open("w", encoding="utf-8") as out:
+        add = _Emitter(prefix, 9, timedelta(milliseconds=1), _writer(out, counts))
+        add("fund_deposit", amount=fmt_plain(Decimal(positions) * 25))
+        add("open_cycle", cycle=cycle, marks=opening_marks())
+        longs: list[tuple[str, str, Position]] = []
+        for index in range(1, positions + 1):  # an account holds at least one position
+            if counts["positions"] >= positions:
+                break
+            longs += _bench_account(rng, add, f"{prefix}-t{index:08d}", positions, counts)
+        for name, contract, position in longs:
+            liquidation = _liquidation_fields(rng, name, contract, position)
+            if liquidation is not None:
+                add("liquidate", **liquidation)
+                counts["liquidations"] += 1
+    with settle.open("w", encoding="utf-8") as out:
+        add.sink = _writer(out, counts)
+        add("settle_cycle", cycle=cycle, marks=settlement_marks())
+    return counts
 
-    def add(handle: Any, kind: str, **fields: Any) -> None:
-        nonlocal number
-        number += 1
-        at = format_time(MARKET_OPENS + timedelta(milliseconds=number))
-        command = {"type": kind, "id": f"{prefix}-{number:09d}", "at": at, **fields}
+
+def _writer(handle: TextIO, counts: dict[str, int]) -> Callable[[dict[str, Any]], None]:
+    def write(command: dict[str, Any]) -> None:
         handle.write(json.dumps(command, separators=(",", ":")) + "\n")
         counts["commands"] += 1
 
-    cycle = f"{prefix}-cycle-1"
-    contracts = list(CONTRACTS)
-    weights = [40, 25, 10, 8, 12, 5]
-    longs: list[tuple[str, str, Position]] = []
-    with load.open("w", encoding="utf-8") as out:
-        add(out, "fund_deposit", amount=fmt_plain(Decimal(positions) * 25))
-        add(
-            out,
-            "open_cycle",
-            cycle=cycle,
-            marks={c: fmt_plain(p) for c, (p, _) in CONTRACTS.items()},
-        )
-        index = 0
-        while counts["positions"] < positions:
-            index += 1
-            name = f"{prefix}-t{index:08d}"
-            cash = _pareto_amount(rng, 500.0, 1.3, 2_000_000.0)
-            add(out, "open_account", account=name)
-            add(out, "deposit", account=name, amount=fmt_plain(cash))
-            counts["accounts"] += 1
-            wanted = sorted(set(rng.choices(contracts, weights, k=rng.choice((1, 1, 1, 2, 2, 3)))))
-            for contract in wanted:
-                if counts["positions"] >= positions:
-                    break
-                price, step = CONTRACTS[contract]
-                leverage, margin, size = _sized(rng, cash, contract, 1.1)
-                if size <= 0:
-                    size = step
-                margin = _initial_margin(margin, size, price, leverage)
-                if margin > cash:
-                    add(out, "deposit", account=name, amount=fmt_plain(margin - cash))
-                    cash = margin
-                side = "long" if rng.random() < 0.55 else "short"
-                add(
-                    out,
-                    "open_position",
-                    account=name,
-                    contract=contract,
-                    side=side,
-                    size=fmt_plain(size),
-                    price=fmt_plain(price),
-                    margin=fmt_plain(margin),
-                )
-                cash -= margin
-                counts["positions"] += 1
-                if side == "long":
-                    position = Position("long", size, price, price, margin, Decimal(0), False)
-                    longs.append((name, contract, position))
-                elif rng.random() < 0.1:
-                    half = (size / 2).quantize(step, ROUND_DOWN)
-                    if half > 0:
-                        mark = _price(price * Decimal(CRASH[contract]))
-                        add(
-                            out,
-                            "close_position",
-                            account=name,
-                            contract=contract,
-                            size=fmt_plain(half),
-                            price=fmt_plain(mark),
-                        )
-                        counts["closes"] += 1
-        for name, contract, position in longs:
-            price, step = CONTRACTS[contract]
-            mark = _price(price * Decimal(CRASH[contract]))
-            if is_liquidatable(position, mark, Decimal("0.005")):
-                add(
-                    out,
-                    "liquidate",
-                    account=name,
-                    contract=contract,
-                    mark=fmt_plain(mark),
-                    fills=_takeover_fills(rng, position, step, mark),
-                )
-                counts["liquidations"] += 1
-    with settle.open("w", encoding="utf-8") as out:
-        add(
-            out,
-            "settle_cycle",
-            cycle=cycle,
-            marks={
-                c: fmt_plain(_price(price * Decimal(CRASH[c]) * RECOVERY))
-                for c, (price, _) in CONTRACTS.items()
-            },
-        )
-    return counts
+    return write
+
+
+def _bench_account(
+    rng: random.Random, add: _Emitter, name: str, positions: int, counts: dict[str, int]
+) -> list[tuple[str, str, Position]]:
+    """One account, funded, with its positions (never past `positions` in all); a tenth of
+    the shorts take half their profit at the crash mark. The longs it opened."""
+    cash = _pareto_amount(rng, 500.0, 1.3, 2_000_000.0)
+    add("open_account", account=name)
+    add("deposit", account=name, amount=fmt_plain(cash))
+    counts["accounts"] += 1
+    longs = []
+    for contract in _wanted_contracts(rng):
+        if counts["positions"] >= positions:
+            break
+        price, step = CONTRACTS[contract]
+        leverage, margin, size = _sized(rng, cash, contract, 1.1)
+        if size <= 0:
+            size = step
+        margin = _initial_margin(margin, size, price, leverage)
+        if margin > cash:
+            add("deposit", account=name, amount=fmt_plain(margin - cash))
+            cash = margin
+        side = _side(rng)
+        add("open_position", **_position_fields(name, contract, side, size, margin))
+        cash -= margin
+        counts["positions"] += 1
+        if side == "long":
+            longs.append(
+                (name, contract, Position("long", size, price, price, margin, ZERO, False))
+            )
+        elif rng.random() < 0.1:
+            close = _half_close_fields(name, contract, size)
+            if close is not None:
+                add("close_position", **close)
+                counts["closes"] += 1
+    return longs
