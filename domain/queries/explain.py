@@ -194,31 +194,45 @@ def _position(
             )
         )
         return steps, row
+    heading = f"{contract}: ranked {rank} of {len(ranked)}, selected."
+    cited = [event_ref(inputs.loss_shared[(account, contract)]), *cited]
+    step, selected = _share_step(inputs, waterfall, profit, participant.share, heading, cited)
+    steps.append(step)
+    row.update(selected)
+    return steps, row
+
+
+def _share_step(
+    inputs: SettlementInputs,
+    waterfall: Waterfall,
+    profit: Decimal,
+    share: Decimal,
+    heading: str,
+    cited: list[str],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """How a selected position's share was computed and rounded, and its row's figures."""
+    q = inputs.policy.quantum
     exact, formula = _exact_share(inputs, waterfall, profit)
     floor = round_down(exact, q)
-    extra = participant.share - floor
-    steps.append(
-        _step(
-            f"{contract}: ranked {rank} of {len(ranked)}, selected. Share = {formula} = "
-            f"{fmt_plain(exact)}; rounded down to {fmt(floor, q)}"
-            + (
-                f", plus one remainder quantum ({fmt(extra, q)}) for one of the largest "
-                "discarded remainders"
-                if extra
-                else ", no remainder quantum"
-            )
-            + f": {fmt(participant.share, q)}.",
-            [event_ref(inputs.loss_shared[(account, contract)]), *cited],
-        )
+    extra = share - floor
+    remainder = (
+        f", plus one remainder quantum ({fmt(extra, q)}) for one of the largest "
+        "discarded remainders"
+        if extra
+        else ", no remainder quantum"
     )
-    row.update(
-        selected=True,
-        share=fmt(participant.share, q),
-        exact_share=fmt_plain(exact),
-        rounded_down=fmt(floor, q),
-        remainder_quantum=extra > 0,
+    text = (
+        f"{heading} Share = {formula} = {fmt_plain(exact)}; rounded down to {fmt(floor, q)}"
+        f"{remainder}: {fmt(share, q)}."
     )
-    return steps, row
+    figures = {
+        "selected": True,
+        "share": fmt(share, q),
+        "exact_share": fmt_plain(exact),
+        "rounded_down": fmt(floor, q),
+        "remainder_quantum": extra > 0,
+    }
+    return _step(text, cited), figures
 
 
 def _exact_share(
