@@ -338,35 +338,38 @@ def _medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return figures
 
 
-def _measure(
-    database: Database,
-    directory: Path,
-    seed: int,
-    counts: dict[str, int],
+def _write(
+    env: dict[str, str],
     files: tuple[Path, Path],
-    say: Phase,
+    times: dict[str, float],
     profile: Path | None,
-) -> dict[str, Any]:
+    say: Phase,
+) -> tuple[int, int, float, str]:
+    """The load and settle phases: events of each, seconds in saves, the events table."""
     load_file, settle_file = files
-    # the aggregate cache holds every account of the cycle (a warm settlement, as in an
-    # exchange's long-running writer); docs/performance.md gives the memory this costs
-    cache = max(CACHE_FLOOR, counts["accounts"] + counts["accounts"] // 10)
-    env = {**database.env, "AGGREGATE_CACHE_MAXSIZE": str(cache)}
     ledger = LossLedger(env=env)
-    times: dict[str, float] = {}
     try:
-        say(f"applying {counts['commands'] - 1:,} commands")
         with timed(times, "load", profile, say):
             load_events = _applied(ledger, load_file)
         say("settling the cycle")
         with timed(times, "settle", profile, say):
             settle_events = _applied(ledger, settle_file)
-        save_seconds = ledger.store.save_seconds
         table = ledger.recorder.events_table_name  # type: ignore[attr-defined]
+        return load_events, settle_events, ledger.store.save_seconds, table
     finally:
         ledger.close()
-        del ledger  # the replay below is a fresh process's view: its cache starts empty
-    cycle = f"b{seed}-cycle-1"
+
+
+def _read(
+    env: dict[str, str],
+    database: Database,
+    cycle: str,
+    times: dict[str, float],
+    profile: Path | None,
+    say: Phase,
+) -> tuple[int, dict[str, Any]]:
+    """The replay and projection phases, on a fresh process's view (its cache starts empty):
+    events projected, and the cycle's document."""
     say("replaying the cycle from its events (a fresh process's view)")
     auditor = LossLedger(env=env)
     try:
@@ -379,9 +382,28 @@ def _measure(
         with timed(times, "projection", profile, say):
             projected = models.catch_up()
         models.dispose()
-        document = cycle_document(auditor, cycle)
+        return projected, cycle_document(auditor, cycle)
     finally:
         auditor.close()
+
+
+def _measure(
+    database: Database,
+    directory: Path,
+    seed: int,
+    counts: dict[str, int],
+    files: tuple[Path, Path],
+    say: Phase,
+    profile: Path | None,
+) -> dict[str, Any]:
+    # the aggregate cache holds every account of the cycle (a warm settlement, as in an
+    # exchange's long-running writer); docs/performance.md gives the memory this costs
+    cache = max(CACHE_FLOOR, counts["accounts"] + counts["accounts"] // 10)
+    env = {**database.env, "AGGREGATE_CACHE_MAXSIZE": str(cache)}
+    times: dict[str, float] = {}
+    say(f"applying {counts['commands'] - 1:,} commands")
+    load_events, settle_events, save_seconds, table = _write(env, files, times, profile, say)
+    projected, document = _read(env, database, f"b{seed}-cycle-1", times, profile, say)
     peak = peak_rss_mib()
     events = load_events + settle_events
     state_bytes, topic_bytes = _event_sizes(database, table)
