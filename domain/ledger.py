@@ -14,6 +14,7 @@ from eventsourcing.persistence import DecimalAsStr, JSONTranscoder
 
 from domain.accounts import Account
 from domain.command_log import CommandRecord
+from domain.commands.json_lines import load_json
 from domain.commands.models import (
     AnyCommand,
     Deposit,
@@ -23,7 +24,6 @@ from domain.commands.models import (
     Withdraw,
     content_hash,
     format_time,
-    load_json,
     parse_command,
 )
 from domain.core.errors import AccountAlreadyOpenError, ConflictingCommandIdError, LedgerError

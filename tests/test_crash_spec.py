@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from domain.commands.models import MAX_LINE_BYTES
+from domain.core.limits import MAX_LINE_BYTES
 from infrastructure.apply.runner import BATCH_COMMANDS, apply_file
 from infrastructure.eventstore.database_url import Database
 from tests.crashing import (

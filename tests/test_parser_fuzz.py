@@ -27,8 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from domain.commands.json_lines import command_id_for_message, load_batch
-from domain.commands.models import content_hash, load_json, parse_command
+from domain.commands.json_lines import command_id_for_message, load_batch, load_json
+from domain.commands.models import content_hash, parse_command
 from domain.core.errors import InvalidCommandError, LedgerError
 from domain.core.limits import IDENTIFIER_PATTERN, MAX_BATCH_COMMANDS, MAX_JSON_DEPTH
 from tests.support import SpecLedger, event_count, open_test_ledger

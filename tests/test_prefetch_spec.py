@@ -11,7 +11,7 @@ import pytest
 from eventsourcing.persistence import RecordConflictError
 from psycopg.sql import SQL
 
-import domain.commands.models
+import domain.commands.json_lines
 from domain import ledger as ledger_module
 from domain.core.ids import account_id
 from domain.ledger import ALREADY_APPLIED, APPLIED
@@ -66,7 +66,7 @@ class PrefetchSpec:
         self, open_ledger: LedgerFactory, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         parsed: list[str | bytes] = []
-        load_json = domain.commands.models.load_json
+        load_json = domain.commands.json_lines.load_json
 
         def counting(line: str | bytes) -> object:
             parsed.append(line)
