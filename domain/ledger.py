@@ -12,26 +12,17 @@ from eventsourcing.application import Application
 from eventsourcing.domain import datetime_now_with_tzinfo
 from eventsourcing.persistence import DecimalAsStr, JSONTranscoder
 
-from domain.accounts import Account
 from domain.command_log import CommandRecord
 from domain.commands.json_lines import load_json
 from domain.commands.models import (
     AnyCommand,
-    Deposit,
-    FundDeposit,
-    OpenAccount,
-    SetPolicy,
-    Withdraw,
     content_hash,
     format_time,
     parse_command,
 )
-from domain.core.errors import AccountAlreadyOpenError, ConflictingCommandIdError, LedgerError
+from domain.core.errors import ConflictingCommandIdError, LedgerError
 from domain.core.ids import account_id, command_id
-from domain.core.money import require_quanta
-from domain.core.policy import apply_policy_change, policy_to_record
-from domain.core.postings import EXTERNAL, INSURANCE_FUND, PLATFORM, cash_account, posting
-from domain.handlers import refunds, settlement, trading
+from domain.handlers import cash, refunds, settlement, trading
 from domain.handlers.event_store import EventStoreConstructor, event_store_of
 from domain.handlers.unit_of_work import UnitOfWork
 from domain.insurance_fund import InsuranceFund
@@ -40,6 +31,20 @@ from domain.registry import Registry
 APPLIED = "applied"
 PREFETCH_CHUNK = 500  # ids per existence query
 ALREADY_APPLIED = "already applied"
+# Each command type's handler: checks every rule, then records on the unit of work's aggregates.
+HANDLERS: dict[str, Callable[[UnitOfWork, Any, str], None]] = {
+    "set_policy": cash.set_policy,
+    "open_account": cash.open_account,
+    "deposit": cash.deposit,
+    "withdraw": cash.withdraw,
+    "fund_deposit": cash.fund_deposit,
+    "open_cycle": settlement.open_cycle,
+    "settle_cycle": settlement.settle_cycle,
+    "open_position": trading.open_position,
+    "close_position": trading.close_position,
+    "liquidate": trading.liquidate,
+    "refund_cycle": refunds.refund_cycle,
+}
 
 
 class DecimalAsPlainString(DecimalAsStr):
@@ -174,75 +179,4 @@ class LossLedger(Application[UUID]):
         return outcomes
 
     def _dispatch(self, command: AnyCommand, at: str) -> None:
-        handlers: dict[str, Callable[[Any, str], None]] = {
-            "set_policy": self._set_policy,
-            "open_account": self._open_account,
-            "deposit": self._deposit,
-            "withdraw": self._withdraw,
-            "fund_deposit": self._fund_deposit,
-            "open_cycle": lambda c, at: settlement.open_cycle(self.unit, c, at),
-            "settle_cycle": lambda c, at: settlement.settle_cycle(self.unit, c, at),
-            "open_position": lambda c, at: trading.open_position(self.unit, c, at),
-            "close_position": lambda c, at: trading.close_position(self.unit, c, at),
-            "liquidate": lambda c, at: trading.liquidate(self.unit, c, at),
-            "refund_cycle": lambda c, at: refunds.refund_cycle(self.unit, c, at),
-        }
-        handlers[command.type](command, at)
-
-    def _set_policy(self, command: SetPolicy, at: str) -> None:
-        registry = self.unit.registry()
-        policy = apply_policy_change(
-            registry.policy,
-            command.changes(),
-            # a cycle opened with the old quantum books with it: no change after that either
-            money_booked=registry.money_booked or bool(registry.cycles),
-        )
-        registry.record_policy(policy=policy_to_record(policy), at=at)
-        self.unit.touch(registry)
-
-    def _open_account(self, command: OpenAccount, at: str) -> None:
-        if self.unit.find(account_id(command.account), Account) is not None:
-            raise AccountAlreadyOpenError(f"account {command.account} is already open")
-        self.unit.touch(Account(account=command.account, at=at))
-
-    def _money_booked(self, at: str) -> None:
-        registry = self.unit.registry()
-        if not registry.money_booked:
-            registry.record_money_booked(at=at)
-            self.unit.touch(registry)
-
-    def _deposit(self, command: Deposit, at: str) -> None:
-        account = trading.require_account(self.unit, command.account)
-        amount = require_quanta(command.amount, self.unit.policy().quantum, "amount")
-        account.record_deposit(
-            amount=amount,
-            cash_after=account.cash + amount,
-            postings=[posting(EXTERNAL, cash_account(account.account), amount, "deposit")],
-            at=at,
-        )
-        self.unit.touch(account)
-        self._money_booked(at)
-
-    def _withdraw(self, command: Withdraw, at: str) -> None:
-        account = trading.require_account(self.unit, command.account)
-        amount = require_quanta(command.amount, self.unit.policy().quantum, "amount")
-        account.require_available(amount, "withdrawal")
-        account.record_withdrawal(
-            amount=amount,
-            cash_after=account.cash - amount,
-            postings=[posting(cash_account(account.account), EXTERNAL, amount, "withdrawal")],
-            at=at,
-        )
-        self.unit.touch(account)
-
-    def _fund_deposit(self, command: FundDeposit, at: str) -> None:
-        amount = require_quanta(command.amount, self.unit.policy().quantum, "amount")
-        fund = self.unit.insurance_fund(at)
-        fund.record_deposit(
-            amount=amount,
-            balance_after=fund.balance + amount,
-            postings=[posting(PLATFORM, INSURANCE_FUND, amount, "fund_deposit")],
-            at=at,
-        )
-        self.unit.touch(fund)
-        self._money_booked(at)
+        HANDLERS[command.type](self.unit, command, at)
