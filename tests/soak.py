@@ -185,19 +185,10 @@ def race_campaign(
         for number in range(rounds):
             kind, files = _race_files(rng, market, folder)
             figures.rounds[kind] += 1
-            env = {runner.ATTEMPTS_ENV: "1"} if kind == "attempts 1" else None
             with fresh_database(backend) as database:
                 try:
-                    _race_round(
-                        database,
-                        market,
-                        reference,
-                        kind,
-                        files,
-                        folder / f"go-{number}",
-                        env,
-                        figures,
-                    )
+                    barrier = folder / f"go-{number}"
+                    _race_round(database, market, reference, kind, files, barrier, figures)
                 except AssertionError as error:
                     figures.failures.append(f"{backend} race {number} ({kind}): {str(error)[:500]}")
             if (number + 1) % 5 == 0:
@@ -211,9 +202,9 @@ def _race_round(
     kind: str,
     files: list[Path],
     barrier: Path,
-    env: dict[str, str] | None,
     figures: Figures,
 ) -> None:
+    env = {runner.ATTEMPTS_ENV: "1"} if kind == "attempts 1" else None
     processes = [
         start("apply", str(f), "-q", db=database.url, env=env, barrier=barrier) for f in files
     ]

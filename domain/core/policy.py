@@ -93,12 +93,43 @@ def _merge_rates(
     return default, tuple(sorted(merged.items()))
 
 
+CHOICES = {"fund_mode": ("share", "first"), "denominator": ("selected", "all")}
+
+
 def apply_policy_change(current: Policy, change: dict[str, Any], *, money_booked: bool) -> Policy:
     """The next policy version: `current` with the fields of `change`, each checked.
 
     `change` holds parsed values (Decimals, strings, or {contract: Decimal} for the rates).
-    Asset and quantum may change only while no money has been booked.
+    Asset and quantum may change only while no money has been booked. The fields are checked
+    in a fixed order (money, choices, rates, floor, margin rates): one input, one error.
     """
+    updates = _money_fields(current, change, money_booked)
+    for name, allowed in CHOICES.items():
+        if name in change:
+            if change[name] not in allowed:
+                expected = " or ".join(repr(value) for value in allowed)
+                raise PolicyError(f"{name} must be {expected}, got {change[name]!r}")
+            updates[name] = change[name]
+    for name in ("fund_share", "profit_cutoff"):
+        if name in change:
+            updates[name] = _rate_in(change[name], Decimal(0), Decimal(1), name)
+    if "fund_floor" in change:
+        updates["fund_floor"] = _fund_floor(
+            change["fund_floor"], updates.get("quantum", current.quantum)
+        )
+    for name in ("maintenance_margin_rate", "initial_margin_rate"):
+        default, rates = _merge_rates(
+            getattr(current, f"{name}_default"),
+            getattr(current, f"{name}s"),
+            change.get(name),
+            name,
+        )
+        updates.update({f"{name}_default": default, f"{name}s": rates})
+    return replace(current, version=current.version + 1, **updates)
+
+
+def _money_fields(current: Policy, change: dict[str, Any], money_booked: bool) -> dict[str, Any]:
+    """Asset and quantum, which only a ledger that has booked no money may change."""
     updates: dict[str, Any] = {}
     for name in ("asset", "quantum"):
         if name in change and change[name] != getattr(current, name):
@@ -111,49 +142,15 @@ def apply_policy_change(current: Policy, change: dict[str, Any], *, money_booked
         quantum: Decimal = updates["quantum"]
         if quantum <= 0 or quantum.normalize().as_tuple().digits != (1,):
             raise PolicyError(f"quantum must be a power of ten such as 0.01, got {quantum}")
-    if "fund_mode" in change:
-        if change["fund_mode"] not in ("share", "first"):
-            raise PolicyError(f"fund_mode must be 'share' or 'first', got {change['fund_mode']!r}")
-        updates["fund_mode"] = change["fund_mode"]
-    if "denominator" in change:
-        if change["denominator"] not in ("selected", "all"):
-            raise PolicyError(
-                f"denominator must be 'selected' or 'all', got {change['denominator']!r}"
-            )
-        updates["denominator"] = change["denominator"]
-    if "fund_share" in change:
-        updates["fund_share"] = _rate_in(change["fund_share"], Decimal(0), Decimal(1), "fund_share")
-    if "profit_cutoff" in change:
-        updates["profit_cutoff"] = _rate_in(
-            change["profit_cutoff"], Decimal(0), Decimal(1), "profit_cutoff"
+    return updates
+
+
+def _fund_floor(floor: Decimal, quantum: Decimal) -> Decimal:
+    if floor < 0 or floor % quantum != 0:
+        raise PolicyError(
+            f"fund_floor must be a non-negative whole number of quanta: {fmt_plain(floor)}"
         )
-    quantum_next: Decimal = updates.get("quantum", current.quantum)
-    if "fund_floor" in change:
-        floor: Decimal = change["fund_floor"]
-        if floor < 0 or floor % quantum_next != 0:
-            raise PolicyError(
-                f"fund_floor must be a non-negative whole number of quanta: {fmt_plain(floor)}"
-            )
-        updates["fund_floor"] = floor
-    mm_default, mm_rates = _merge_rates(
-        current.maintenance_margin_rate_default,
-        current.maintenance_margin_rates,
-        change.get("maintenance_margin_rate"),
-        "maintenance_margin_rate",
-    )
-    im_default, im_rates = _merge_rates(
-        current.initial_margin_rate_default,
-        current.initial_margin_rates,
-        change.get("initial_margin_rate"),
-        "initial_margin_rate",
-    )
-    updates.update(
-        maintenance_margin_rate_default=mm_default,
-        maintenance_margin_rates=mm_rates,
-        initial_margin_rate_default=im_default,
-        initial_margin_rates=im_rates,
-    )
-    return replace(current, version=current.version + 1, **updates)
+    return floor
 
 
 def policy_to_record(policy: Policy) -> dict[str, Any]:

@@ -66,19 +66,22 @@ def _join(uow: UnitOfWork, cycle: Cycle, account: str) -> None:
         uow.touch(cycle)
 
 
-def _receive(
-    uow: UnitOfWork,
-    cycle: Cycle,
-    account: Account,
-    contract: str,
-    side: str,
-    size: Decimal,
-    price: Decimal,
-    margin: Decimal,
-    via: str,
-    at: str,
-) -> None:
-    """Record a new position (checked by the caller): margin moves from cash to margin."""
+@dataclass(frozen=True)
+class _Opening:
+    """A new position, checked by the caller: an order's, or a takeover fill's."""
+
+    contract: str
+    side: str
+    size: Decimal
+    price: Decimal
+    margin: Decimal
+    via: str  # "order" or "takeover"
+
+
+def _receive(uow: UnitOfWork, cycle: Cycle, account: Account, opening: _Opening, at: str) -> None:
+    """Record a new position: margin moves from cash to margin."""
+    contract, side, size = opening.contract, opening.side, opening.size
+    price, margin, via = opening.price, opening.margin, opening.via
     previous = account.position(contract)
     position = Position(
         side="long" if side == "long" else "short",
@@ -130,7 +133,8 @@ def open_position(uow: UnitOfWork, command: OpenPosition, at: str) -> None:
             f"({fmt_plain(policy.initial_margin_rate(command.contract))} x size x price)"
         )
     account.require_available(margin, "margin")
-    _receive(uow, cycle, account, command.contract, command.side, size, price, margin, "order", at)
+    opening = _Opening(command.contract, command.side, size, price, margin, "order")
+    _receive(uow, cycle, account, opening, at)
 
 
 def close_position(uow: UnitOfWork, command: ClosePosition, at: str) -> None:
@@ -252,18 +256,10 @@ def liquidate(uow: UnitOfWork, command: Liquidate, at: str) -> None:
     for number, (fill, receiver, margin) in enumerate(fills, start=1):
         _record_takeover(uow, liquidation, number, fill)
         if receiver is not None:
-            _receive(
-                uow,
-                cycle,
-                receiver,
-                command.contract,
-                position.side,
-                fill.size,
-                fill.price,
-                margin,
-                "takeover",
-                at,
+            opening = _Opening(
+                command.contract, position.side, fill.size, fill.price, margin, "takeover"
             )
+            _receive(uow, cycle, receiver, opening, at)
 
 
 def _record_liquidated(uow: UnitOfWork, account: Account, liquidation: _Liquidation) -> None:
