@@ -23,9 +23,6 @@ from domain.insurance_fund import InsuranceFund
 from domain.registry import Registry
 
 TAggregate = TypeVar("TAggregate", bound=Aggregate)
-READ_VERSIONS = (
-    "read_versions"  # save() passes it to the recorder (infrastructure/eventstore/chain.py)
-)
 NEW = -1  # the version noted for an aggregate a command created
 
 
