@@ -281,6 +281,11 @@ def test_every_command_type_has_an_applied_and_a_refused_example() -> None:
     assert refused == set(COMMAND_TYPES)
 
 
+def test_every_example_that_is_applied_says_what_it_leaves_behind() -> None:
+    unchecked = [e.line for e in page_examples() if e.refused is None and not e.checks]
+    assert unchecked == []
+
+
 def test_every_figure_the_page_names_is_one_the_spec_can_read() -> None:
     named = {
         (check.name, len(check.arguments))
