@@ -1,18 +1,19 @@
-"""The replay's bulk read on a large PostgreSQL events table that has no statistics (issue 6).
+"""The replay's bulk read on a large PostgreSQL events table that has no statistics.
 
 Builds, in a schema of its own (dropped afterwards), the ledger's events table through the
 ledger's own recorder, fills it with SQL (default: 700,000 accounts of 5 events and 2,900,000
 aggregates of one, 6.4 million events of about 260 bytes, the shape of a 1M-position store),
 never analyzes it, then times, on the same chunks of 500 accounts side by side:
 
-- the old read, `WHERE originator_id = ANY(ids) ORDER BY originator_id, originator_version`;
-- the recorder's read (`events_of_statement`: one index range per id);
+- the plain read, `WHERE originator_id = ANY(ids) ORDER BY originator_id, originator_version`
+  (printed as `old`);
+- the recorder's read (`events_of_statement`: one index range per id, printed as `new`);
 
 each with JIT on and off, at each `effective_cache_size` given, planned afresh each time
-(`prepare=False`). The old read's plan turns into a parallel sequential scan and sort once the
-table is larger than that setting. Last, twelve executions of the old read on a fresh
-connection as the recorder sent it: psycopg prepares a statement on its sixth execution on a
-connection, and PostgreSQL may then keep a generic plan.
+(`prepare=False`). The plain read's plan turns into a parallel sequential scan and sort once the
+table is larger than that setting. Last, twelve executions of the plain read on a fresh
+connection, sent as a recorder would send it: psycopg prepares a statement on its sixth
+execution on a connection, and PostgreSQL may then keep a generic plan (docs/storage.md).
 
     python benchmarks/bulk_read_plan.py --cache 4GB --cache 2GB
 """
@@ -112,8 +113,8 @@ def main() -> None:
                         f"{1000 * statistics.median(values):.1f} ms of {len(values)}"
                     )
                 print(f"effective_cache_size {cache}: old plan: {plan[0] if plan else '?'}")
-                # as the recorder sent it: psycopg prepares a statement on its sixth execution
-                # on a connection, and PostgreSQL may then settle on a generic plan
+                # sent as a recorder would send it: psycopg prepares a statement on its sixth
+                # execution on a connection, and PostgreSQL may then settle on a generic plan
                 with psycopg.connect(args.url, autocommit=True) as fresh:
                     fresh.execute(f"SET effective_cache_size = '{cache}'")
                     series = []

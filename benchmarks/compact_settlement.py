@@ -1,14 +1,15 @@
-"""What a settlement of a million positions costs if its records were compact (issue 6).
+"""What a settlement of a million positions costs if its records were compact.
 
-Not the ledger's code: a measurement of the design docs/performance.md proposes, so that the
-claim "it would meet the target" rests on figures. It times, for N positions:
+Not the ledger's code: a measurement of the design docs/decisions.md ("Performance shape")
+describes, so that the claim "it would meet the target" rests on figures. It times, for N
+positions:
 
 1. the waterfall's own work on profits held as integers of quanta: rank (sort), select the
    prefix, share pro rata with exact integer floor division, hand out the remainder quanta;
 2. one settlement row per position (account, contract, profit, share) written as chunked
    events of 10,000 rows (JSON text, SHA-256 chained, inserted into a fresh SQLite file in one
    transaction): the records an auditor needs, per position and per participant, kept;
-3. the same rows as one event each, the way the ledger records them today.
+3. the same rows as one event each, the way the ledger records them.
 
     python benchmarks/compact_settlement.py --positions 1000000
 """

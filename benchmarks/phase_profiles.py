@@ -1,13 +1,14 @@
 """Profile each phase of `lossledger bench` from outside the process, with py-spy.
 
 pyinstrument (`bench --profile`) runs inside the process and doubles a phase's time at 100k
-positions (the settlement: 17.2 s alone, 33.5 s under it, same session), which is too slow to
+positions (the settlement: 17.2 s alone, 33.5 s under it, on one machine), which is too slow to
 profile a million positions and distorts what it measures. py-spy samples the process from
 outside, without pausing it (`--nonblocking`: pausing it for each sample took the same
 settlement to 26.7 s), so the phases run at about their own speed (18.6 to 20.0 s). This
 script starts `lossledger bench`, reads its phase log, and records each phase into
-DIR/<phase>.txt (collapsed stacks: `frame;frame;... samples`), with the bench's JSON in
-DIR/bench.json and its log in DIR/bench.log.
+DIR/<phase>.txt (collapsed stacks: `frame;frame;... samples`; `--compare` reads them gzipped
+too, as benchmarks/results keeps them), with the bench's JSON in DIR/bench.json and its log in
+DIR/bench.log.
 
     .venv/bin/python benchmarks/phase_profiles.py --out /tmp/p100k -- --positions 100000
     .venv/bin/python benchmarks/phase_profiles.py --compare /tmp/p100k /tmp/p1m

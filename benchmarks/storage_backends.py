@@ -3,7 +3,7 @@
 Applies the same generated market (accounts, crash, settlement) to each backend in one run,
 three times each, in fresh schemas, and prints the medians as JSON. SQLite is the baseline.
 
-    .venv/bin/pip install eventsourcing-sqlalchemy   # only for this comparison
+    .venv/bin/pip install -e '.[bench]'   # eventsourcing-sqlalchemy, only for this comparison
     .venv/bin/python benchmarks/storage_backends.py --accounts 2000
 """
 
