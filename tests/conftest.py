@@ -1,17 +1,15 @@
 from __future__ import annotations
 
 import decimal
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from infrastructure.eventstore.database_url import Database
 from infrastructure.readmodels.reconcile import reconcile
 from infrastructure.readmodels.runner import ReadModels
-from tests.databases import SKIP_POSTGRES, database_closers, fresh_database
-from tests.support import SpecLedger, open_test_ledger
-
-LedgerFactory = Callable[[], SpecLedger]
+from tests.support.databases import SKIP_POSTGRES, database_closers, fresh_database
+from tests.support.ledgers import LedgerFactory, SpecLedger, open_test_ledger
 
 
 def pytest_report_header() -> str:

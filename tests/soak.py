@@ -2,9 +2,9 @@
 
 Kills: on each backend, `lossledger apply` (and projection catch-ups) are killed again and again,
 at injected points with a random occurrence and at random moments, each kill followed by the
-checks of tests/crashing.py (`lossledger verify` and `lossledger reconcile` exit 0, the books
-balance, every command and every settlement wholly stored or not at all), and every store applied
-again to the end and compared with a clean run.
+checks of tests/support/crashing.py (`lossledger verify` and `lossledger reconcile` exit 0, the
+books balance, every command and every settlement wholly stored or not at all), and every store
+applied again to the end and compared with a clean run.
 
 Races: on each backend, two `lossledger apply` processes released together on one store, with
 overlapping files, two settlements of one cycle under two ids, and a retry bound of 1; each round
@@ -28,7 +28,7 @@ from pathlib import Path
 from infrastructure.apply import runner
 from infrastructure.eventstore.database_url import Database
 from infrastructure.tools.faults import POINTS
-from tests.crashing import (
+from tests.support.crashing import (
     GAVE_UP,
     KILLED,
     SETTLED,
@@ -45,7 +45,7 @@ from tests.crashing import (
     start,
     write_market,
 )
-from tests.databases import fresh_database
+from tests.support.databases import fresh_database
 
 ACCOUNTS = (300, 40)  # the market of tests/test_crash_spec.py: a batch, two settlements
 RETRIED = "applying from this line again"

@@ -13,11 +13,10 @@ from eventsourcing.postgres import PostgresAggregateRecorder
 from infrastructure.audit.verify import Verification, verify
 from infrastructure.eventstore import chain
 from infrastructure.eventstore.database_url import Database
-from tests.conftest import LedgerFactory
-from tests.databases import OnPostgreSQL, OnSQLite
-from tests.support import SpecLedger, run
-from tests.tampering import Store
-from tests.test_settlement_spec import three_winners_and_a_crash
+from tests.support.databases import OnPostgreSQL, OnSQLite
+from tests.support.ledgers import LedgerFactory, SpecLedger, run
+from tests.support.scenarios import three_winners_and_a_crash
+from tests.support.tampering import Store
 
 PLACES = 8  # random positions tried for each kind of tampering
 

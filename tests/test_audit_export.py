@@ -15,8 +15,8 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from infrastructure.eventstore.chain import link
-from tests.support import command, line
-from tests.test_settlement_spec import three_winners_and_a_crash
+from tests.support.ledgers import command, line
+from tests.support.scenarios import three_winners_and_a_crash
 
 LOSSLEDGER = str(Path(sys.executable).parent / "lossledger")
 

@@ -9,8 +9,8 @@ from infrastructure.apply.runner import apply_file
 from infrastructure.readmodels.reconcile import reconcile
 from infrastructure.readmodels.runner import ReadModels
 from infrastructure.tools.market import generate, lines
-from tests.databases import database_closers, fresh_database
-from tests.support import open_test_ledger
+from tests.support.databases import database_closers, fresh_database
+from tests.support.ledgers import open_test_ledger
 
 
 def test_a_market_settles_to_the_same_digest_on_sqlite_and_postgresql(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from infrastructure.tools.bench import GarbageClock, code_version
 from infrastructure.tools.market import write_bench_market
-from tests.databases import POSTGRES_URL, SKIP_POSTGRES
+from tests.support.databases import POSTGRES_URL, SKIP_POSTGRES
 from tests.test_cli import LOSSLEDGER
 
 REQUIRED = {

@@ -5,17 +5,15 @@ planner knows about the table."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from psycopg.sql import SQL
 
 from domain.core.ids import account_id
 from domain.ledger import APPLIED
-from tests.databases import OnPostgreSQL, OnSQLite, unanalyzed_bulk
-from tests.support import SpecLedger, one_open_position
-
-LedgerFactory = Callable[[], SpecLedger]
+from tests.support.databases import OnPostgreSQL, OnSQLite, unanalyzed_bulk
+from tests.support.ledgers import LedgerFactory
+from tests.support.scenarios import one_open_position
 
 
 def rows(events: Any) -> list[tuple[uuid.UUID, int, str, bytes]]:

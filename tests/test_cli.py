@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 from infrastructure.eventstore.database_url import open_ledger
-from tests.databases import fresh_database
-from tests.support import line
-from tests.test_settlement_spec import three_winners_and_a_crash
+from tests.support.databases import fresh_database
+from tests.support.ledgers import line
+from tests.support.scenarios import three_winners_and_a_crash
 
 LOSSLEDGER = str(Path(sys.executable).parent / "lossledger")
 

@@ -21,8 +21,8 @@ from domain.core.errors import (
 )
 from domain.queries.cycle_report import cycle_document
 from infrastructure.apply.runner import apply_file
-from tests.databases import OnPostgreSQL, OnSQLite
-from tests.support import (
+from tests.support.databases import OnPostgreSQL, OnSQLite
+from tests.support.ledgers import (
     Document,
     SpecLedger,
     btc_liquidation,
@@ -318,9 +318,9 @@ def test_a_settlement_that_fails_midway_leaves_nothing_behind_for_a_retry(
     # Given a settlement that breaks after it has recorded part of its events (a bug, a lost
     # connection), in a process that goes on and retries it
     from domain.cycles import Cycle
-    from tests.books import check_books
-    from tests.support import open_test_ledger, stored_events
-    from tests.test_settlement_spec import three_winners_and_a_crash
+    from tests.support.books import check_books
+    from tests.support.ledgers import open_test_ledger, stored_events
+    from tests.support.scenarios import three_winners_and_a_crash
 
     ledger = open_test_ledger(
         {
@@ -355,7 +355,7 @@ def test_a_settlement_that_fails_midway_leaves_nothing_behind_for_a_retry(
 
 def test_the_quantum_cannot_change_once_a_cycle_has_opened(tmp_path: Path) -> None:
     from domain.core.errors import PolicyError
-    from tests.support import open_test_ledger
+    from tests.support.ledgers import open_test_ledger
 
     ledger = open_test_ledger(
         {

@@ -3,7 +3,7 @@ writer's is applied again from the last save, up to a bound, then refused with a
 exactly one settlement per cycle; no lost update on any balance or on the insurance fund.
 
 First two ledgers in this process, interleaved at chosen moments; then real `lossledger apply`
-processes released together from a barrier (tests/crashing.py).
+processes released together from a barrier (tests/support/crashing.py).
 """
 
 from __future__ import annotations
@@ -31,9 +31,8 @@ from infrastructure.entrypoints.http.app import create_app
 from infrastructure.entrypoints.http.tokens import create_token
 from infrastructure.eventstore.chain import PostgresChainedFactory, creation_lock_key
 from infrastructure.eventstore.database_url import Database, postgres_connection
-from tests.books import check_books
-from tests.conftest import LedgerFactory
-from tests.crashing import (
+from tests.support.books import check_books
+from tests.support.crashing import (
     GAVE_UP,
     SETTLED,
     LedgerState,
@@ -50,8 +49,16 @@ from tests.crashing import (
     start,
     write_market,
 )
-from tests.databases import OnPostgreSQL, OnSQLite, database_closers, fresh_database
-from tests.support import btc_position, command, get_account, line, market, stored_events
+from tests.support.databases import OnPostgreSQL, OnSQLite, database_closers, fresh_database
+from tests.support.ledgers import (
+    LedgerFactory,
+    btc_position,
+    command,
+    get_account,
+    line,
+    market,
+    stored_events,
+)
 
 RETRIED = "another writer saved changes to the same aggregates first"
 STOPPED = (GAVE_UP, "the database turned the batch away")

@@ -16,7 +16,7 @@ import pytest
 from domain.commands.models import MAX_LINE_BYTES
 from infrastructure.apply.runner import BATCH_COMMANDS, apply_file
 from infrastructure.eventstore.database_url import Database
-from tests.crashing import (
+from tests.support.crashing import (
     LedgerState,
     MarketFile,
     check_complete,
@@ -31,8 +31,8 @@ from tests.crashing import (
     tracking_position,
     write_market,
 )
-from tests.databases import OnPostgreSQL, OnSQLite, fresh_database
-from tests.support import SpecLedger
+from tests.support.databases import OnPostgreSQL, OnSQLite, fresh_database
+from tests.support.ledgers import SpecLedger
 
 # 300 accounts make more than a batch of commands before the first settlement; 40 more open a
 # second cycle that carries the first one's positions.

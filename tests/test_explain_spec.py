@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from domain.queries.explain import NotAParticipantError, explain
-from tests.databases import OnPostgreSQL, OnSQLite
-from tests.support import SpecLedger, btc_position, command, market, run
-from tests.test_settlement_spec import three_winners_and_a_crash
+from tests.support.databases import OnPostgreSQL, OnSQLite
+from tests.support.ledgers import SpecLedger, btc_position, command, market, run
+from tests.support.scenarios import three_winners_and_a_crash
 
 
 def texts(document: dict[str, Any]) -> str:

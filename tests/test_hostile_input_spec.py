@@ -35,9 +35,9 @@ from infrastructure.apply.runner import apply_file
 from infrastructure.eventstore.database_url import Database, postgres_connection
 from infrastructure.readmodels.runner import ReadModels, open_with_read_models
 from tests.corpus.hostile_commands import STORES, Case, cases
-from tests.databases import OnPostgreSQL, OnSQLite, fresh_database
-from tests.support import SpecLedger, event_count, line, refusal, run
-from tests.test_settlement_spec import three_winners_and_a_crash
+from tests.support.databases import OnPostgreSQL, OnSQLite, fresh_database
+from tests.support.ledgers import SpecLedger, event_count, line, refusal, run
+from tests.support.scenarios import three_winners_and_a_crash
 
 LOSSLEDGER = str(Path(sys.executable).parent / "lossledger")
 MAX_REASON_LENGTH = 300  # characters of a refusal's reason

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from infrastructure.eventstore.database_url import Database
-from tests.databases import OnPostgreSQL, OnSQLite
-from tests.http_server import Server, serving
-from tests.support import command, open_test_ledger, run
-from tests.test_settlement_spec import three_winners_and_a_crash
+from tests.support.databases import OnPostgreSQL, OnSQLite
+from tests.support.http_server import Server, serving
+from tests.support.ledgers import command, open_test_ledger, run
+from tests.support.scenarios import three_winners_and_a_crash
 
 ACCOUNT_PATHS = ["/accounts/{a}/balance", "/accounts/{a}/fund-flows", "/cycles/c1/explain/{a}"]
 AUDITOR_PATHS = ["/insurance-fund/history", "/audit/verify"]

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from infrastructure.eventstore.database_url import Database
-from tests.http_server import serving
-from tests.support import open_test_ledger, run
-from tests.test_settlement_spec import three_winners_and_a_crash
+from tests.support.http_server import serving
+from tests.support.ledgers import open_test_ledger, run
+from tests.support.scenarios import three_winners_and_a_crash
 
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 

@@ -27,7 +27,7 @@ from infrastructure.audit.verify import verify
 from infrastructure.readmodels.queries import account_history
 from infrastructure.readmodels.reconcile import reconcile
 from infrastructure.readmodels.runner import ReadModels, open_with_read_models
-from tests.databases import fresh_database
+from tests.support.databases import fresh_database
 
 FIXTURE = Path(__file__).parent / "fixtures" / "store_e07684b"
 CYCLES = ("s7-cycle-1", "s7-cycle-2")

@@ -31,7 +31,7 @@ from domain.commands.json_lines import command_id_for_message, load_batch
 from domain.commands.models import content_hash, load_json, parse_command
 from domain.core.errors import InvalidCommandError, LedgerError
 from domain.core.limits import IDENTIFIER_PATTERN, MAX_BATCH_COMMANDS, MAX_JSON_DEPTH
-from tests.support import SpecLedger, event_count, open_test_ledger
+from tests.support.ledgers import SpecLedger, event_count, open_test_ledger
 
 SCALE = int(os.environ.get("LOSSLEDGER_FUZZ_EXAMPLES", "1"))
 MAX_REASON_LENGTH = 300  # characters of a refusal's reason, whatever the input

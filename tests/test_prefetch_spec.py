@@ -4,7 +4,6 @@ never what it records: same events, and another writer's commands still come bac
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,10 +14,9 @@ import domain.commands.models
 from domain import ledger as ledger_module
 from domain.core.ids import account_id
 from domain.ledger import ALREADY_APPLIED, APPLIED
-from tests.databases import OnPostgreSQL, OnSQLite, unanalyzed_bulk
-from tests.support import SpecLedger, one_open_position
-
-LedgerFactory = Callable[[], SpecLedger]
+from tests.support.databases import OnPostgreSQL, OnSQLite, unanalyzed_bulk
+from tests.support.ledgers import LedgerFactory, SpecLedger
+from tests.support.scenarios import one_open_position
 
 
 def stored(ledger: SpecLedger) -> list[tuple[str, int, str, bytes]]:

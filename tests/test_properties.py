@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from domain.core.positions import Position, is_liquidatable
 from domain.queries.cycle_report import cycle_document, replay_cycle
 from infrastructure.eventstore.database_url import Database
-from tests.books import check_books
-from tests.databases import OnPostgreSQL, OnSQLite, database_closers, fresh_database
-from tests.support import SpecLedger, command, open_test_ledger, run
+from tests.support.books import check_books
+from tests.support.databases import OnPostgreSQL, OnSQLite, database_closers, fresh_database
+from tests.support.ledgers import SpecLedger, command, open_test_ledger, run
 
 NAMES = ["A", "B", "C", "D", "E", "F"]
 PROFILE = settings(

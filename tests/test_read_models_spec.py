@@ -19,10 +19,9 @@ from infrastructure.readmodels.tables import (
     insurance_fund_history,
     tracking,
 )
-from tests.conftest import LedgerFactory
-from tests.databases import OnPostgreSQL, OnSQLite
-from tests.support import command, run
-from tests.test_settlement_spec import three_winners_and_a_crash
+from tests.support.databases import OnPostgreSQL, OnSQLite
+from tests.support.ledgers import LedgerFactory, command, run
+from tests.support.scenarios import three_winners_and_a_crash
 
 
 def dump(models: ReadModels) -> dict[str, list[tuple[Any, ...]]]:

@@ -3,19 +3,23 @@ that another writer settled meanwhile conflicts, and applied again it joins the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from eventsourcing.persistence import RecordConflictError
 
 from domain.core.ids import account_id
 from domain.ledger import APPLIED
 from infrastructure.apply.runner import apply_lines
-from tests.books import check_books
-from tests.databases import OnPostgreSQL, OnSQLite
-from tests.support import SpecLedger, btc_position, command, line, market, stored_events
-
-LedgerFactory = Callable[[], SpecLedger]
+from tests.support.books import check_books
+from tests.support.databases import OnPostgreSQL, OnSQLite
+from tests.support.ledgers import (
+    LedgerFactory,
+    SpecLedger,
+    btc_position,
+    command,
+    line,
+    market,
+    stored_events,
+)
 
 
 def cycle_cached_without_alice(open_ledger: LedgerFactory) -> SpecLedger:

@@ -10,9 +10,9 @@ from domain.queries.cycle_report import cycle_document, replay_cycle
 from infrastructure.eventstore.database_url import Database
 from infrastructure.readmodels.queries import account_history
 from infrastructure.readmodels.runner import ReadModels
-from tests.databases import OnPostgreSQL, OnSQLite
-from tests.support import SpecLedger, command, event_count, get_account, refusal, run
-from tests.test_settlement_spec import three_winners_and_a_crash
+from tests.support.databases import OnPostgreSQL, OnSQLite
+from tests.support.ledgers import SpecLedger, command, event_count, get_account, refusal, run
+from tests.support.scenarios import three_winners_and_a_crash
 
 QUANTUM = Decimal("0.00000001")
 

@@ -3,40 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from domain.core.postings import CLEARING, INSURANCE_FUND, PLATFORM
 from domain.queries.cycle_report import cycle_document, replay_cycle
-from tests.books import check_books
-from tests.conftest import LedgerFactory
-from tests.databases import OnPostgreSQL, OnSQLite
-from tests.support import SpecLedger, btc_liquidation, btc_position, command, run
-
-WINNERS = ["W1", "W2", "W3"]
-
-
-def three_winners_and_a_crash(
-    fund: str = "100", fill_price: str = "80", settle: str = "80", **policy: Any
-) -> list[dict[str, Any]]:
-    """L goes long 10 @ 100 with margin 100 (bankrupt at 90); three shorts take the other side;
-    the mark falls to 90.4, L is liquidated and its takeover fills at `fill_price`."""
-    documents = [command("set_policy", **policy)] if policy else []
-    for name in ["L", *WINNERS]:
-        documents += [
-            command("open_account", account=name),
-            command("deposit", account=name, amount="1000"),
-        ]
-    documents += [
-        command("fund_deposit", amount=fund),
-        command("open_cycle", cycle="c1", marks={"BTCUSDT": "100"}),
-        btc_position("L", "long", "10", "100"),
-        btc_position("W1", "short", "4", "100"),
-        btc_position("W2", "short", "3", "100"),
-        btc_position("W3", "short", "3", "100"),
-        btc_liquidation("L", "90.4", [{"price": fill_price, "size": "10"}]),
-        command("settle_cycle", cycle="c1", marks={"BTCUSDT": settle}),
-    ]
-    return documents
+from tests.support.books import check_books
+from tests.support.databases import OnPostgreSQL, OnSQLite
+from tests.support.ledgers import LedgerFactory, SpecLedger, command, run
+from tests.support.scenarios import WINNERS, three_winners_and_a_crash
 
 
 class SettlementSpec:

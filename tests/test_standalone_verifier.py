@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from infrastructure.eventstore.database_url import Database, parse_database
-from tests.databases import fresh_database
-from tests.support import line
-from tests.tampering import Store
-from tests.test_settlement_spec import three_winners_and_a_crash
+from tests.support.databases import fresh_database
+from tests.support.ledgers import line
+from tests.support.scenarios import three_winners_and_a_crash
+from tests.support.tampering import Store
 
 LOSSLEDGER = str(Path(sys.executable).parent / "lossledger")
 VERIFIER = Path(__file__).resolve().parents[1] / "docs" / "audit" / "verify_chain.py"

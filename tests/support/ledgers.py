@@ -1,9 +1,9 @@
-"""Helpers shared by the specifications: a ledger on a real SQLite file, commands as dicts."""
+"""A ledger for the specifications, and commands written as documents."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -34,6 +34,10 @@ class SpecLedger(LossLedger):
 
 def open_test_ledger(env: dict[str, str]) -> SpecLedger:
     return SpecLedger(env=env)
+
+
+# Opens the ledger on the test's database (the `open_ledger` fixture of tests/conftest.py).
+LedgerFactory = Callable[[], SpecLedger]
 
 
 Document = dict[str, Any]
@@ -103,18 +107,6 @@ def btc_position(account: str, side: str, size: str, margin: str, price: str = "
         price=price,
         margin=margin,
     )
-
-
-def one_open_position() -> list[str]:
-    """A small store as lines: alice and bob funded, a cycle open, alice long 1 BTCUSDT."""
-    return [
-        line(document)
-        for document in [
-            *market(["alice", "bob"], deposit="500"),
-            command("open_cycle", cycle="c1", marks={"BTCUSDT": "100"}),
-            btc_position("alice", "long", "1", "20"),
-        ]
-    ]
 
 
 def btc_liquidation(account: str, mark: str, fills: list[dict[str, str]]) -> Document:

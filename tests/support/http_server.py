@@ -16,7 +16,7 @@ import httpx
 from infrastructure.entrypoints.http.tokens import create_token
 from infrastructure.eventstore.database_url import Database
 from infrastructure.readmodels.runner import ReadModels
-from tests.support import open_test_ledger
+from tests.support.ledgers import open_test_ledger
 
 LOSSLEDGER = str(Path(sys.executable).parent / "lossledger")
 

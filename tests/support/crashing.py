@@ -36,8 +36,8 @@ from infrastructure.readmodels.runner import ReadModels, make_engine
 from infrastructure.readmodels.tables import tracking
 from infrastructure.tools.market import generate
 from projections.fold import balances_from_events
-from tests.books import check_books
-from tests.databases import fresh_database
+from tests.support.books import check_books
+from tests.support.databases import fresh_database
 
 LOSSLEDGER = str(Path(sys.executable).parent / "lossledger")
 KILLED = -signal.SIGKILL
@@ -276,7 +276,7 @@ def check_verify_and_reconcile(database: Database) -> None:
 def check_in_process(
     database: Database, accounts: list[str], *, verify_and_reconcile: bool = True
 ) -> None:
-    """The books (tests/books.py); and, when asked, what `verify` and `reconcile` check, by
+    """The books (tests/support/books.py); and, when asked, what `verify` and `reconcile` check, by
     their code in this process: the chain, then every read model caught up and reconciled."""
     ledger = open_ledger(database.url)
     models = ReadModels(ledger, database)

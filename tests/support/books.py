@@ -11,7 +11,7 @@ from domain.core.ids import INSURANCE_FUND_ID, account_id
 from domain.core.postings import INSURANCE_FUND, cash_account, margin_account
 from domain.insurance_fund import InsuranceFund
 from domain.ledger import LossLedger
-from tests.support import balances
+from tests.support.ledgers import balances
 
 
 def check_books(ledger: LossLedger, accounts: list[str]) -> dict[str, Decimal]:
