@@ -39,7 +39,7 @@ test: lint typecheck imports unit
 
 # The long campaigns of docs/reliability.md (kills and races on both backends); prints the figures.
 soak: $(STAMP)
-	$(BIN)/python -m tests.soak
+	$(BIN)/python -m tests.process.soak
 
 # docs/performance.md: make bench N=1000000 DB=postgresql://postgres@127.0.0.1:5432/test
 N ?= 100000

@@ -17,8 +17,8 @@ import pytest
 
 from infrastructure.tools.bench import GarbageClock, code_version
 from infrastructure.tools.market import write_bench_market
+from tests.process.test_cli import LOSSLEDGER
 from tests.support.databases import POSTGRES_URL, SKIP_POSTGRES
-from tests.test_cli import LOSSLEDGER
 
 REQUIRED = {
     "positions",

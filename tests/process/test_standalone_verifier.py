@@ -20,7 +20,7 @@ from tests.support.scenarios import three_winners_and_a_crash
 from tests.support.tampering import Store
 
 LOSSLEDGER = str(Path(sys.executable).parent / "lossledger")
-VERIFIER = Path(__file__).resolve().parents[1] / "docs" / "audit" / "verify_chain.py"
+VERIFIER = Path(__file__).resolve().parents[2] / "docs" / "audit" / "verify_chain.py"
 SETTLED = "domain.cycles:Cycle.Settled"
 CHANGED = "the event does not match its chain hash: updated, replaced or reordered"
 

@@ -10,7 +10,7 @@ Races: on each backend, two `lossledger apply` processes released together on on
 overlapping files, two settlements of one cycle under two ids, and a retry bound of 1; each round
 ends compared with one process applying the file.
 
-    .venv/bin/python -m tests.soak [--kills 100] [--races 20] [--backends sqlite,postgresql]
+    .venv/bin/python -m tests.process.soak [--kills 100] [--races 20] [--backends sqlite,postgresql]
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from tests.support.crashing import (
 )
 from tests.support.databases import fresh_database
 
-ACCOUNTS = (300, 40)  # the market of tests/test_crash_spec.py: a batch, two settlements
+ACCOUNTS = (300, 40)  # the market of tests/process/test_crash_spec.py: a batch, two settlements
 RETRIED = "applying from this line again"
 RETRIED_CONFLICT = "another writer saved changes to the same aggregates first"
 # How many times each point is reached in one apply of a fresh store, at most; a kill at a

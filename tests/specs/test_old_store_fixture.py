@@ -29,7 +29,7 @@ from infrastructure.readmodels.reconcile import reconcile
 from infrastructure.readmodels.runner import ReadModels, open_with_read_models
 from tests.support.databases import fresh_database
 
-FIXTURE = Path(__file__).parent / "fixtures" / "store_e07684b"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "store_e07684b"
 CYCLES = ("s7-cycle-1", "s7-cycle-2")
 HEAD = (507, "a110f3131aacdc6ee61e68cfd19c9c4ea3850c3b26be4aa50ee45fcd81feb471")
 ACCOUNT = "s7-t0000021"
