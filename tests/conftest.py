@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import decimal
 from collections.abc import Iterator
+from contextlib import ExitStack
 
 import pytest
 
@@ -9,6 +10,7 @@ from infrastructure.eventstore.database_url import Database
 from infrastructure.readmodels.reconcile import reconcile
 from infrastructure.readmodels.runner import ReadModels
 from tests.support.databases import SKIP_POSTGRES, database_closers, fresh_database
+from tests.support.hostile import PreparedStores
 from tests.support.ledgers import LedgerFactory, SpecLedger, open_test_ledger
 
 
@@ -71,3 +73,13 @@ def open_ledger(database: Database, request: pytest.FixtureRequest) -> Iterator[
 @pytest.fixture
 def ledger(open_ledger: LedgerFactory) -> SpecLedger:
     return open_ledger()
+
+
+@pytest.fixture(scope="class")
+def prepared(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PreparedStores]:
+    """The hostile corpus's stores on the backend of the spec's class, kept for the class."""
+    backend = str(request.cls.backend)
+    with ExitStack() as stack:
+        yield PreparedStores(backend, stack, tmp_path_factory.mktemp("prepared"))
