@@ -1,11 +1,10 @@
-"""Refunds of a cycle's shares: compensating events, pro rata, the shares' rounding."""
+"""Refunds of a settled cycle: compensating events that leave the settlement untouched; the split
+itself is tests/unit/test_refund_allocations.py."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from domain.core.errors import CycleNotOpenError
-from domain.handlers.refunds import RefundExceedsSharedError, refund_allocations
+from domain.handlers.refunds import RefundExceedsSharedError
 from domain.queries.cycle_report import cycle_document, replay_cycle
 from infrastructure.eventstore.database_url import Database
 from infrastructure.readmodels.queries import account_history
@@ -13,31 +12,6 @@ from infrastructure.readmodels.runner import ReadModels
 from tests.support.databases import OnPostgreSQL, OnSQLite
 from tests.support.ledgers import SpecLedger, command, event_count, get_account, refusal, run
 from tests.support.scenarios import three_winners_and_a_crash
-
-QUANTUM = Decimal("0.00000001")
-
-
-def test_a_refund_is_split_pro_rata_to_the_shares() -> None:
-    # 40 of 80: half of each share
-    shares = [Decimal(32), Decimal(24), Decimal(24)]
-    assert refund_allocations(shares, Decimal(40), QUANTUM) == [16, 12, 12]
-
-
-def test_a_refund_quantum_goes_to_the_largest_remainder_ties_to_the_better_ranked() -> None:
-    # one quantum: exact parts 0.3, 0.4, 0.3 quanta -> all floor to 0; the quantum goes to 0.4
-    shares = [Decimal(24), Decimal(32), Decimal(24)]
-    assert refund_allocations(shares, QUANTUM, QUANTUM) == [0, QUANTUM, 0]
-    equal = [Decimal(10), Decimal(10), Decimal(10)]
-    assert refund_allocations(equal, QUANTUM, QUANTUM) == [QUANTUM, 0, 0]
-
-
-def test_repeated_refunds_never_return_more_than_a_share() -> None:
-    # two participants with one quantum each; a first refund of one quantum goes to rank 1
-    first = refund_allocations([QUANTUM, QUANTUM], QUANTUM, QUANTUM)
-    assert first == [QUANTUM, 0]
-    # the next refund is pro rata to what is still owed: rank 2 gets it, not rank 1 again
-    owed = [QUANTUM - first[0], QUANTUM - first[1]]
-    assert refund_allocations(owed, QUANTUM, QUANTUM) == [0, QUANTUM]
 
 
 class RefundsSpec:
