@@ -21,10 +21,10 @@ from tests.support.hostile import (
     BY_NAME,
     PreparedStore,
     PreparedStores,
-    assert_one_clear_line,
     case_id,
     differences,
 )
+from tests.support.ledgers import assert_one_clear_line
 
 MAX_MESSAGE_LENGTH = 500  # characters of the whole error line: the line number, the id, the reason
 

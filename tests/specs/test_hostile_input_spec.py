@@ -23,8 +23,15 @@ from infrastructure.apply.runner import apply_file
 from infrastructure.readmodels.runner import ReadModels, open_with_read_models
 from tests.corpus.hostile_commands import STORES, Case
 from tests.support.databases import OnPostgreSQL, OnSQLite
-from tests.support.hostile import CASES, PreparedStores, assert_one_clear_line, case_id
-from tests.support.ledgers import SpecLedger, event_count, line, refusal, run
+from tests.support.hostile import CASES, PreparedStores, case_id
+from tests.support.ledgers import (
+    SpecLedger,
+    assert_one_clear_line,
+    event_count,
+    line,
+    refusal,
+    run,
+)
 from tests.support.scenarios import three_winners_and_a_crash
 
 

@@ -8,7 +8,6 @@ sequence's position (a refused command does not even draw an event number).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -23,23 +22,12 @@ from infrastructure.readmodels.runner import open_with_read_models
 from tests.corpus.hostile_commands import STORES, Case, cases
 from tests.support.databases import fresh_database
 
-MAX_REASON_LENGTH = 300  # characters of a refusal's reason, whatever the input
-
 CASES = cases()
 BY_NAME = {case.name: case for case in CASES}
 
 
 def case_id(case: Case) -> str:
     return f"{case.category}-{case.name}"
-
-
-def assert_one_clear_line(reason: str | None, expected: str | None = None) -> None:
-    """A refusal's reason: there, one line, bounded; matching `expected` when given."""
-    assert reason, "a refusal names its reason"
-    assert len(reason.splitlines()) == 1, f"one line: {reason!r}"
-    assert len(reason) <= MAX_REASON_LENGTH, f"{len(reason)} characters: {reason[:80]!r}..."
-    if expected is not None:
-        assert re.search(expected, reason, re.IGNORECASE), f"{expected!r} not in {reason!r}"
 
 
 # --- the store's image ---------------------------------------------------------------------

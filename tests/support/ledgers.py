@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder
@@ -34,6 +36,16 @@ class SpecLedger(LossLedger):
 
 def open_test_ledger(env: dict[str, str]) -> SpecLedger:
     return SpecLedger(env=env)
+
+
+def sqlite_test_ledger(path: Path) -> SpecLedger:
+    """A ledger on a SQLite file of its own, outside the `database` fixture."""
+    return open_test_ledger(
+        {
+            "PERSISTENCE_MODULE": "infrastructure.eventstore.chain:SQLiteChainedFactory",
+            "SQLITE_DBNAME": str(path),
+        }
+    )
 
 
 # Opens the ledger on the test's database (the `open_ledger` fixture of tests/conftest.py).
@@ -66,6 +78,18 @@ def refusal(ledger: LossLedger, document: dict[str, Any]) -> LedgerError:
     except LedgerError as error:
         return error
     raise AssertionError(f"command was not refused: {document}")
+
+
+MAX_REASON_LENGTH = 300  # characters of a refusal's reason, whatever the input
+
+
+def assert_one_clear_line(reason: str | None, expected: str | None = None) -> None:
+    """A refusal's reason: there, one line, bounded; matching `expected` when given."""
+    assert reason, "a refusal names its reason"
+    assert len(reason.splitlines()) == 1, f"one line: {reason!r}"
+    assert len(reason) <= MAX_REASON_LENGTH, f"{len(reason)} characters: {reason[:80]!r}..."
+    if expected is not None:
+        assert re.search(expected, reason, re.IGNORECASE), f"{expected!r} not in {reason!r}"
 
 
 def stored_events(ledger: LossLedger) -> list[Any]:
