@@ -8,13 +8,11 @@ the work, to the clean run's result. Real processes, killed at injected points
 from __future__ import annotations
 
 import random
-import tracemalloc
 from pathlib import Path
 
 import pytest
 
-from domain.commands.models import MAX_LINE_BYTES
-from infrastructure.apply.runner import BATCH_COMMANDS, apply_file
+from infrastructure.apply.runner import BATCH_COMMANDS
 from infrastructure.eventstore.database_url import Database
 from tests.support.crashing import (
     LedgerState,
@@ -32,7 +30,6 @@ from tests.support.crashing import (
     write_market,
 )
 from tests.support.databases import OnPostgreSQL, OnSQLite, fresh_database
-from tests.support.ledgers import SpecLedger
 
 # 300 accounts make more than a batch of commands before the first settlement; 40 more open a
 # second cycle that carries the first one's positions.
@@ -132,43 +129,3 @@ def test_a_fault_point_that_does_not_exist_is_refused_rather_than_ignored(tmp_pa
     done = run("verify", db=f"sqlite:///{tmp_path / 'ledger.db'}", env={"LOSSLEDGER_FAULT": "nope"})
     assert done.returncode != 0
     assert "unknown point 'nope'" in done.stderr
-
-
-# --- a line longer than the bound is refused without being held whole --------------------------
-
-
-def padded_account(account: str, size: int, ending: bytes = b"\n") -> bytes:
-    """An open_account line of exactly `size` bytes before its line ending (JSON whitespace)."""
-    head = f'{{"type":"open_account","id":"{account}","account":"{account}"'.encode()
-    return head + b" " * (size - len(head) - 1) + b"}" + ending
-
-
-def test_a_line_of_exactly_the_bound_is_applied_and_one_byte_more_is_refused(
-    ledger: SpecLedger, tmp_path: Path
-) -> None:
-    path = tmp_path / "bound.jsonl"
-    path.write_bytes(
-        padded_account("at-bound", MAX_LINE_BYTES)
-        + padded_account("crlf", MAX_LINE_BYTES, b"\r\n")
-        + padded_account("over", MAX_LINE_BYTES + 1)
-    )
-    result = apply_file(ledger, path)
-    assert (result.applied, result.refused_line) == (2, 3)
-    assert result.reason == f"line 3 is longer than {MAX_LINE_BYTES} bytes"
-
-
-def test_a_huge_line_is_refused_by_number_without_being_read_whole(
-    ledger: SpecLedger, tmp_path: Path
-) -> None:
-    path = tmp_path / "huge.jsonl"
-    huge = 30 * MAX_LINE_BYTES
-    path.write_bytes(padded_account("first", 60) + padded_account("huge", huge) + b"{}\n")
-    tracemalloc.start()
-    try:
-        result = apply_file(ledger, path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert (result.applied, result.refused_line, result.refused_id) == (1, 2, None)
-    assert result.reason == f"line 2 is longer than {MAX_LINE_BYTES} bytes"
-    assert peak < 5 * MAX_LINE_BYTES  # a few copies of one bounded read, not the 30 MB line
