@@ -7,7 +7,6 @@ import csv
 import json
 import shutil
 import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 from uuid import UUID
@@ -15,29 +14,20 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from infrastructure.eventstore.chain import link
-from tests.support.ledgers import command, line
+from tests.support.cli import applied_by_cli, lossledger
+from tests.support.ledgers import command
 from tests.support.scenarios import three_winners_and_a_crash
-
-LOSSLEDGER = str(Path(sys.executable).parent / "lossledger")
-
-
-def lossledger(*arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [LOSSLEDGER, *arguments], capture_output=True, text=True, timeout=120, check=False
-    )
 
 
 def exported(tmp_path: Path) -> Path:
-    db = f"sqlite:///{tmp_path / 'ledger.db'}"
-    commands = tmp_path / "c.jsonl"
+    db = tmp_path / "ledger.db"
     documents = [
         *three_winners_and_a_crash(),
         command("refund_cycle", cycle="c1", amount="8", reason="recovered"),
     ]
-    commands.write_text("".join(line(d) + "\n" for d in documents))
-    assert lossledger("apply", str(commands), "--db", db).returncode == 0
+    applied_by_cli(documents, tmp_path, db)
     out = tmp_path / "export"
-    result = lossledger("audit", "export", "c1", "--out", str(out), "--db", db)
+    result = lossledger("audit", "export", "c1", "--out", str(out), db=db)
     assert result.returncode == 0, result.stderr
     return out
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.process.test_cli import LOSSLEDGER
+from tests.support.cli import LOSSLEDGER, lossledger
 from tests.support.databases import POSTGRES_URL, SKIP_POSTGRES
 
 REQUIRED = {
@@ -34,13 +34,7 @@ PHASES = ("load", "settle", "replay", "projection")
 
 
 def bench(*arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [LOSSLEDGER, "bench", "--json", *arguments],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return lossledger("bench", "--json", *arguments, timeout=300)
 
 
 def check_figures(figures: dict[str, object], positions: int, backend: str) -> None:
@@ -86,13 +80,7 @@ def test_bench_prints_every_figure_on_sqlite() -> None:
 
 
 def test_bench_without_json_prints_one_figure_a_line() -> None:
-    run = subprocess.run(
-        [LOSSLEDGER, "bench", "--positions", "300", "--seed", "3"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    run = lossledger("bench", "--positions", "300", "--seed", "3", timeout=300)
     assert run.returncode == 0, run.stderr
     lines = dict(line.split(maxsplit=1) for line in run.stdout.splitlines())
     assert set(lines) >= REQUIRED | {"digest", "code", "machine.cpus"}

@@ -3,41 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from infrastructure.eventstore.database_url import open_ledger
+from tests.support.cli import LOSSLEDGER, applied_by_cli, lossledger
 from tests.support.databases import fresh_database
-from tests.support.ledgers import line
+from tests.support.ledgers import line, write_commands, write_lines
 from tests.support.scenarios import three_winners_and_a_crash
-
-LOSSLEDGER = str(Path(sys.executable).parent / "lossledger")
-
-
-def lossledger(*arguments: str, db: Path | str) -> subprocess.CompletedProcess[str]:
-    """Run the console script; `db` is a SQLite file or a database URL."""
-    url = db if isinstance(db, str) else f"sqlite:///{db}"
-    return subprocess.run(
-        [LOSSLEDGER, *arguments, "--db", url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def write_commands(path: Path, lines: list[str]) -> Path:
-    path.write_text("".join(text + "\n" for text in lines), encoding="utf-8")
-    return path
 
 
 def test_apply_show_and_replay_a_cycle(tmp_path: Path) -> None:
     db = tmp_path / "ledger.db"
-    commands = write_commands(tmp_path / "c.jsonl", [line(d) for d in three_winners_and_a_crash()])
+    commands = write_commands(tmp_path / "c.jsonl", three_winners_and_a_crash())
     applied = lossledger("apply", str(commands), db=db)
     assert applied.returncode == 0, applied.stderr
     assert "16 applied, 0 already applied, 50 events written" in applied.stdout
@@ -54,7 +34,7 @@ def test_apply_show_and_replay_a_cycle(tmp_path: Path) -> None:
 
 def test_apply_names_the_line_the_id_and_the_reason_of_a_refusal(tmp_path: Path) -> None:
     db = tmp_path / "ledger.db"
-    commands = write_commands(
+    commands = write_lines(
         tmp_path / "c.jsonl",
         [
             '{"type":"open_account","id":"a-1","account":"alice"}',
@@ -68,8 +48,7 @@ def test_apply_names_the_line_the_id_and_the_reason_of_a_refusal(tmp_path: Path)
 
 def test_replay_reports_the_first_difference_of_a_tampered_record(tmp_path: Path) -> None:
     db = tmp_path / "ledger.db"
-    commands = write_commands(tmp_path / "c.jsonl", [line(d) for d in three_winners_and_a_crash()])
-    assert lossledger("apply", str(commands), db=db).returncode == 0
+    applied_by_cli(three_winners_and_a_crash(), tmp_path, db)
     # Someone edits W1's recorded share from 32 to 31 in the database
     with sqlite3.connect(db) as connection:
         changed = connection.execute(
@@ -103,9 +82,8 @@ def test_the_demo_applies_settles_and_leaves_its_command_file(tmp_path: Path) ->
 
 
 def test_apply_history_and_reconcile_on_postgresql(tmp_path: Path) -> None:
-    commands = write_commands(tmp_path / "c.jsonl", [line(d) for d in three_winners_and_a_crash()])
     with fresh_database("postgresql") as database:
-        assert lossledger("apply", str(commands), db=database.url).returncode == 0
+        applied_by_cli(three_winners_and_a_crash(), tmp_path, database.url)
         history = json.loads(lossledger("history", "W1", "--json", db=database.url).stdout)
         assert history["entries"][-1]["type"] == "socialized_loss"
         assert history["entries"][-1]["amount"] == "-32.00000000"
@@ -118,8 +96,7 @@ def test_apply_history_and_reconcile_on_postgresql(tmp_path: Path) -> None:
 
 def test_reconcile_exits_non_zero_and_lists_a_discrepancy(tmp_path: Path) -> None:
     db = tmp_path / "ledger.db"
-    commands = write_commands(tmp_path / "c.jsonl", [line(d) for d in three_winners_and_a_crash()])
-    assert lossledger("apply", str(commands), db=db).returncode == 0
+    applied_by_cli(three_winners_and_a_crash(), tmp_path, db)
     with sqlite3.connect(db) as connection:
         connection.execute("UPDATE ll_balances SET withheld = '5' WHERE account = 'W3'")
     result = lossledger("reconcile", "--json", db=db)
@@ -173,8 +150,7 @@ def test_projections_follow_applies_what_another_process_writes(tmp_path: Path) 
 
 def test_explain_and_verify_from_the_command_line(tmp_path: Path) -> None:
     db = tmp_path / "ledger.db"
-    commands = write_commands(tmp_path / "c.jsonl", [line(d) for d in three_winners_and_a_crash()])
-    assert lossledger("apply", str(commands), db=db).returncode == 0
+    applied_by_cli(three_winners_and_a_crash(), tmp_path, db)
     explained = json.loads(lossledger("explain", "W1", "--cycle", "c1", "--json", db=db).stdout)
     assert explained["share"] == "32.00000000"
     text = lossledger("explain", "W1", "--cycle", "c1", db=db).stdout
@@ -189,15 +165,8 @@ def test_explain_and_verify_from_the_command_line(tmp_path: Path) -> None:
 
 def test_apply_refuses_a_retry_bound_it_cannot_use_before_it_writes(tmp_path: Path) -> None:
     db = tmp_path / "ledger.db"
-    commands = write_commands(tmp_path / "c.jsonl", [line(d) for d in three_winners_and_a_crash()])
-    run = subprocess.run(
-        [LOSSLEDGER, "apply", str(commands), "--db", f"sqlite:///{db}"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "LOSSLEDGER_APPLY_ATTEMPTS": "0"},
-    )
+    commands = write_commands(tmp_path / "c.jsonl", three_winners_and_a_crash())
+    run = lossledger("apply", str(commands), db=db, env={"LOSSLEDGER_APPLY_ATTEMPTS": "0"})
     assert run.returncode == 2
     assert "LOSSLEDGER_APPLY_ATTEMPTS must be a whole number from 1 to 100, got '0'" in run.stderr
     assert "Traceback" not in run.stderr

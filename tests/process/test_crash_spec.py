@@ -17,13 +17,12 @@ from infrastructure.eventstore.database_url import Database
 from tests.support.crashing import (
     LedgerState,
     MarketFile,
-    check_complete,
+    check_applied_again,
     check_survived,
     clean_state,
     killed_after,
     killed_at,
     log_position,
-    read_state,
     run,
     settled_cycles,
     tracking_position,
@@ -93,10 +92,8 @@ class CrashSpec:
         assert 0 < tracking_position(database) < log_position(database)
         survived(by_cli=True)
         # applied again: nothing left to do, and the store is the clean run's
-        again = run("apply", file, "-q", db=url)
-        assert again.returncode == 0, again.stderr
+        again = check_applied_again(market, database, clean)
         assert f"0 applied, {len(market.commands)} already applied" in again.stdout
-        check_complete(read_state(database, market.cycles), clean)
 
     def test_a_ledger_killed_at_a_random_moment_completes_the_work_when_applied_again(
         self, backend: str, crash_market: MarketFile, clean: LedgerState, tmp_path: Path
@@ -110,9 +107,7 @@ class CrashSpec:
                 if not killed_after(delay, barrier, "apply", file, db=database.url):
                     continue
                 check_survived(database, crash_market, clean, by_cli=True)
-                again = run("apply", file, "-q", db=database.url)
-                assert again.returncode == 0, again.stderr
-                check_complete(read_state(database, crash_market.cycles), clean)
+                check_applied_again(crash_market, database, clean)
                 return
         pytest.fail("every run finished before the moment it was to be killed at")
 

@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from infrastructure.eventstore.database_url import Database, parse_database
+from tests.support.cli import applied_by_cli, lossledger
 from tests.support.databases import fresh_database
-from tests.support.ledgers import line
 from tests.support.scenarios import three_winners_and_a_crash
 from tests.support.tampering import Store
 
-LOSSLEDGER = str(Path(sys.executable).parent / "lossledger")
 VERIFIER = Path(__file__).resolve().parents[2] / "docs" / "audit" / "verify_chain.py"
 SETTLED = "domain.cycles:Cycle.Settled"
 CHANGED = "the event does not match its chain hash: updated, replaced or reordered"
@@ -27,18 +26,15 @@ CHANGED = "the event does not match its chain hash: updated, replaced or reorder
 Outcome = tuple[int, str, str]  # exit status, stdout, stderr
 
 
-def _run(command: list[str]) -> Outcome:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+def lossledger_verify(database: Database, *options: str) -> Outcome:
+    done = lossledger("verify", *options, db=database.url)
     return done.returncode, done.stdout, done.stderr
 
 
-def lossledger_verify(database: Database, *options: str) -> Outcome:
-    status, out, err = _run([LOSSLEDGER, "verify", "--db", database.url, *options])
-    return status, out, err
-
-
 def standalone_verify(database: Database, *options: str) -> Outcome:
-    return _run([sys.executable, str(VERIFIER), database.url, *options])
+    command = [sys.executable, str(VERIFIER), database.url, *options]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    return done.returncode, done.stdout, done.stderr
 
 
 def both_say(database: Database, *options: str) -> Outcome:
@@ -49,10 +45,7 @@ def both_say(database: Database, *options: str) -> Outcome:
 
 
 def build_ledger(database: Database, directory: Path) -> list[int]:
-    commands = directory / "commands.jsonl"
-    commands.write_text("".join(line(d) + "\n" for d in three_winners_and_a_crash()), "utf-8")
-    applied = _run([LOSSLEDGER, "apply", str(commands), "--db", database.url, "-q"])
-    assert applied[0] == 0, applied
+    applied_by_cli(three_winners_and_a_crash(), directory, database.url)
     return Store(database).positions()
 
 

@@ -10,6 +10,7 @@ import pytest
 from eventsourcing.persistence import RecordConflictError, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder
 
+from domain.queries.cycle_report import load_cycle
 from infrastructure.audit.verify import Verification, verify
 from infrastructure.eventstore import chain
 from infrastructure.eventstore.database_url import Database
@@ -105,8 +106,6 @@ class AuditChainSpec:
         run(ledger, *three_winners_and_a_crash()[:-1])
         head_before = ledger.recorder.chain_head()  # type: ignore[attr-defined]
         run(ledger, three_winners_and_a_crash()[-1])
-        from domain.queries.cycle_report import load_cycle
-
         summary = load_cycle(open_ledger(), "c1").settlement
         assert summary is not None
         assert summary["chain_anchor"] == {"position": head_before[0], "hash": head_before[1].hex()}

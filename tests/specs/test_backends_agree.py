@@ -10,13 +10,13 @@ from infrastructure.readmodels.reconcile import reconcile
 from infrastructure.readmodels.runner import ReadModels
 from infrastructure.tools.market import generate, lines
 from tests.support.databases import database_closers, fresh_database
-from tests.support.ledgers import open_test_ledger
+from tests.support.ledgers import open_test_ledger, write_lines
 
 
 def test_a_market_settles_to_the_same_digest_on_sqlite_and_postgresql(tmp_path: Path) -> None:
     market = generate(accounts=300, seed=5)
     commands = tmp_path / "market.jsonl"
-    commands.write_text("".join(text + "\n" for text in lines(market)))
+    write_lines(commands, lines(market))
     documents = {}
     for backend in ("sqlite", "postgresql"):
         with fresh_database(backend) as database:

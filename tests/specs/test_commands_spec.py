@@ -16,11 +16,14 @@ from domain.core.errors import (
     InsufficientAvailableBalanceError,
     InvalidCommandError,
     NoOpenCycleError,
+    PolicyError,
     PositionNotLiquidatableError,
     UnknownAccountError,
 )
+from domain.cycles import Cycle
 from domain.queries.cycle_report import cycle_document
 from infrastructure.apply.runner import apply_file
+from tests.support.books import check_books
 from tests.support.databases import OnPostgreSQL, OnSQLite
 from tests.support.ledgers import (
     Document,
@@ -30,12 +33,14 @@ from tests.support.ledgers import (
     command,
     event_count,
     get_account,
-    line,
     market,
     refusal,
     run,
+    sqlite_test_ledger,
     stored_events,
+    write_commands,
 )
+from tests.support.scenarios import three_winners_and_a_crash
 
 
 def open_btc_cycle(cycle: str = "c1", mark: str = "100") -> Document:
@@ -219,8 +224,7 @@ class CommandsSpec:
             command("withdraw", id="w-1", account="alice", amount="11"),
             command("deposit", id="d-2", account="alice", amount="10"),
         ]
-        path.write_text("\n".join(line(d) for d in documents) + "\n")
-        result = apply_file(ledger, path)
+        result = apply_file(ledger, write_commands(path, documents))
         assert (result.refused_line, result.refused_id, result.applied) == (3, "w-1", 2)
         assert result.reason is not None and "exceeds the available balance" in result.reason
         account = get_account(ledger, "alice")
@@ -317,17 +321,7 @@ def test_a_settlement_that_fails_midway_leaves_nothing_behind_for_a_retry(
 ) -> None:
     # Given a settlement that breaks after it has recorded part of its events (a bug, a lost
     # connection), in a process that goes on and retries it
-    from domain.cycles import Cycle
-    from tests.support.books import check_books
-    from tests.support.ledgers import open_test_ledger, stored_events
-    from tests.support.scenarios import three_winners_and_a_crash
-
-    ledger = open_test_ledger(
-        {
-            "PERSISTENCE_MODULE": "infrastructure.eventstore.chain:SQLiteChainedFactory",
-            "SQLITE_DBNAME": str(tmp_path / "l.db"),
-        }
-    )
+    ledger = sqlite_test_ledger(tmp_path / "l.db")
     documents = three_winners_and_a_crash()
     run(ledger, *documents[:-1])
     original = Cycle.record_settled
@@ -354,15 +348,7 @@ def test_a_settlement_that_fails_midway_leaves_nothing_behind_for_a_retry(
 
 
 def test_the_quantum_cannot_change_once_a_cycle_has_opened(tmp_path: Path) -> None:
-    from domain.core.errors import PolicyError
-    from tests.support.ledgers import open_test_ledger
-
-    ledger = open_test_ledger(
-        {
-            "PERSISTENCE_MODULE": "infrastructure.eventstore.chain:SQLiteChainedFactory",
-            "SQLITE_DBNAME": str(tmp_path / "l.db"),
-        }
-    )
+    ledger = sqlite_test_ledger(tmp_path / "l.db")
     run(
         ledger,
         command("set_policy", quantum="0.01"),

@@ -28,6 +28,7 @@ from infrastructure.readmodels.queries import account_history
 from infrastructure.readmodels.reconcile import reconcile
 from infrastructure.readmodels.runner import ReadModels, open_with_read_models
 from tests.support.databases import fresh_database
+from tests.support.ledgers import write_commands
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "store_e07684b"
 CYCLES = ("s7-cycle-1", "s7-cycle-2")
@@ -99,7 +100,7 @@ def test_the_old_store_opens_and_settles_a_next_cycle(old_store: Any, tmp_path: 
         {"type": "open_cycle", "id": "next-open", "cycle": "s7-cycle-3", "marks": marks},
         {"type": "settle_cycle", "id": "next-settle", "cycle": "s7-cycle-3", "marks": marks},
     ]
-    commands.write_text("".join(json.dumps(d) + "\n" for d in lines), encoding="utf-8")
+    write_commands(commands, lines)
     result = apply_file(ledger, commands)
     assert result.ok, result.reason
     assert replay_cycle(ledger, "s7-cycle-3").differences == []

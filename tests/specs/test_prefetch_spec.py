@@ -82,9 +82,7 @@ class PrefetchSpec:
         assert ledger.apply_lines(one_open_position()) == [APPLIED] * len(one_open_position())
         alice, bob, nobody = (account_id(name) for name in ("alice", "bob", "nobody"))
         asked = [nobody, alice, alice, bob, uuid.uuid4()]  # repeats and unknowns too
-        recorder: Any = (
-            ledger.recorder
-        )  # the chained recorders of infrastructure/eventstore/chain.py
+        recorder: Any = ledger.recorder  # a chained recorder: infrastructure/eventstore/chain.py
         assert recorder.existing_originators(asked) == {alice, bob}
         assert recorder.existing_originators([]) == set()
 

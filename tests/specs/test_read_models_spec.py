@@ -15,6 +15,7 @@ from infrastructure.readmodels.reconcile import reconcile
 from infrastructure.readmodels.runner import ReadModels
 from infrastructure.readmodels.tables import (
     READ_MODELS,
+    balances,
     fund_flows,
     insurance_fund_history,
     tracking,
@@ -152,8 +153,6 @@ class ReadModelsSpec:
         self, open_ledger: LedgerFactory, database: Database
     ) -> None:
         models = caught_up(open_ledger, database, three_winners_and_a_crash())
-        from infrastructure.readmodels.tables import balances
-
         with models.engine.begin() as connection:
             connection.execute(
                 balances.update().where(balances.c.account == "W2").values(cash="901.00000000")

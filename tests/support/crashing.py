@@ -37,9 +37,9 @@ from infrastructure.readmodels.tables import tracking
 from infrastructure.tools.market import generate
 from projections.fold import balances_from_events
 from tests.support.books import check_books
+from tests.support.cli import LOSSLEDGER, lossledger
 from tests.support.databases import fresh_database
 
-LOSSLEDGER = str(Path(sys.executable).parent / "lossledger")
 KILLED = -signal.SIGKILL
 SETTLED = "domain.cycles:Cycle.Settled"
 LOSS_SHARED = "domain.cycles:Cycle.LossShared"
@@ -116,14 +116,8 @@ def write_market(
 def run(
     *arguments: str, db: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [LOSSLEDGER, *arguments, "--db", db],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
+    """`lossledger` on a store of the crash and race specs: a whole market file may take long."""
+    return lossledger(*arguments, db=db, env=env, timeout=300)
 
 
 def start(
@@ -358,6 +352,17 @@ def check_complete(state: LedgerState, reference: LedgerState) -> None:
     assert state.events == reference.events
     assert state.documents == reference.documents
     assert state.books == reference.books
+
+
+def check_applied_again(
+    market: MarketFile, database: Database, reference: LedgerState
+) -> subprocess.CompletedProcess[str]:
+    """`lossledger apply` of the whole file again succeeds, and leaves the store the clean run's
+    (check_complete); what it printed."""
+    again = run("apply", str(market.path), "-q", db=database.url)
+    assert again.returncode == 0, again.stderr
+    check_complete(read_state(database, market.cycles), reference)
+    return again
 
 
 def fund_balance_from_its_events(state: LedgerState) -> Decimal:

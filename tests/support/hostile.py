@@ -21,6 +21,7 @@ from infrastructure.eventstore.database_url import Database, postgres_connection
 from infrastructure.readmodels.runner import open_with_read_models
 from tests.corpus.hostile_commands import STORES, Case, cases
 from tests.support.databases import fresh_database
+from tests.support.ledgers import write_lines
 
 CASES = cases()
 BY_NAME = {case.name: case for case in CASES}
@@ -100,7 +101,7 @@ class PreparedStores:
     def _prepare(self, kind: str) -> PreparedStore:
         database = self.stack.enter_context(fresh_database(self.backend))
         prefix = self.tmp_path / f"prefix-{kind}.jsonl"
-        prefix.write_text("".join(text + "\n" for text in STORES[kind]), encoding="utf-8")
+        write_lines(prefix, STORES[kind])
         ledger, models = open_with_read_models(database.url)
         try:
             result = apply_file(ledger, prefix)

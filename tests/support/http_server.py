@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 
 from infrastructure.entrypoints.http.tokens import create_token
 from infrastructure.eventstore.database_url import Database
 from infrastructure.readmodels.runner import ReadModels
+from tests.support.cli import LOSSLEDGER
 from tests.support.ledgers import open_test_ledger
-
-LOSSLEDGER = str(Path(sys.executable).parent / "lossledger")
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,17 @@ def line(document: dict[str, Any]) -> str:
     return json.dumps(document)
 
 
+def write_lines(path: Path, texts: Iterable[str]) -> Path:
+    """A command file: one line a text."""
+    path.write_text("".join(text + "\n" for text in texts), encoding="utf-8")
+    return path
+
+
+def write_commands(path: Path, documents: Iterable[Document]) -> Path:
+    """A command file: one line a command document."""
+    return write_lines(path, (line(document) for document in documents))
+
+
 def run(ledger: LossLedger, *documents: dict[str, Any]) -> list[str]:
     """Apply commands as one batch and save them; raises the refusal of the first bad one."""
     return ledger.apply_lines([line(document) for document in documents])
