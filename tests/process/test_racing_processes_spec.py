@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -151,10 +150,12 @@ class TestRaceOnPostgreSQL(RaceSpec, OnPostgreSQL):
 
 # --- opening one fresh store from several processes at the same instant ------------------------
 
+# Imports the ledger, says it is ready, waits for the barrier file, then opens the store.
 OPEN_AT_ONCE = (
-    "import pathlib, sys, time\n"
+    "import os, pathlib, sys, time\n"
     "from infrastructure.readmodels.runner import open_with_read_models\n"
     "barrier = pathlib.Path(sys.argv[1])\n"
+    "pathlib.Path(f'{barrier}.ready.{os.getpid()}').touch()\n"
     "for _ in range(200_000):\n"
     "    if barrier.exists():\n"
     "        break\n"
@@ -180,8 +181,7 @@ class OpeningAtOnceSpec:
             )
             for _ in range(6)
         ]
-        time.sleep(2.0)  # every process has imported the ledger and waits at the barrier
-        barrier.touch()
+        release(barrier, processes)  # once every process has imported the ledger
         outcomes = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in processes]
         assert [code for code, _ in outcomes] == [0] * 6, [err for _, err in outcomes if err]
 

@@ -48,7 +48,7 @@ GAVE_UP = "another writer changed the same aggregates at the same time"
 # `lossledger` that opens the store, says it is ready, and waits for the barrier file before it
 # does its work: processes released together start their work within a millisecond of each
 # other. They open the store at the same time too (the PostgreSQL recorder creates its tables
-# under an advisory lock, the read models retry their creation: test_concurrency_spec.py).
+# under an advisory lock: test_racing_processes_spec.py).
 BARRIER = (
     "import os, sys, time, pathlib\n"
     "import infrastructure.entrypoints.cli as cli\n"
@@ -142,12 +142,26 @@ def killed_at(point: str, *arguments: str, db: str) -> subprocess.CompletedProce
     return done
 
 
-def release(barrier: Path, processes: list[subprocess.Popen[str]]) -> None:
-    """Once every process waiting on the barrier has opened the store, let them all go."""
-    for _ in range(12_000):
-        ready = len(list(barrier.parent.glob(f"{barrier.name}.ready.*")))
-        if ready == len(processes) or any(p.poll() is not None for p in processes):
+READY_SECONDS = 60.0  # for every process to start and signal it is ready, on a loaded machine
+
+
+def release(
+    barrier: Path, processes: list[subprocess.Popen[str]], timeout: float = READY_SECONDS
+) -> None:
+    """Once every process waiting on the barrier has signalled that it is ready (touched the
+    file BARRIER.ready.PID), let them all go at once. A process that exits before it is ready
+    releases the others, and its status tells why; processes not all ready within `timeout`
+    seconds are killed, and the test fails saying so."""
+    deadline = time.monotonic() + timeout
+    while (ready := len(list(barrier.parent.glob(f"{barrier.name}.ready.*")))) < len(processes):
+        if any(process.poll() is not None for process in processes):
             break
+        if time.monotonic() > deadline:
+            for process in processes:
+                process.kill()
+            raise AssertionError(
+                f"{ready} of {len(processes)} processes ready at {barrier} after {timeout} s"
+            )
         time.sleep(0.005)
     barrier.touch()
 
