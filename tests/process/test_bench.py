@@ -4,11 +4,13 @@ and the schema it drops however it ends. Its pure parts: tests/unit/test_bench_t
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -37,34 +39,54 @@ def bench(*arguments: str) -> subprocess.CompletedProcess[str]:
     return lossledger("bench", "--json", *arguments, timeout=300)
 
 
-def check_figures(figures: dict[str, object], positions: int, backend: str) -> None:
+def check_figures(figures: dict[str, Any], positions: int, backend: str) -> None:
+    """The figures of one run (infrastructure/tools/bench.py), each there and consistent with
+    the others."""
     assert set(figures) >= REQUIRED, REQUIRED - set(figures)
     assert figures["positions"] == positions
     assert figures["backend"] == backend
-    assert 0 < int(str(figures["accounts"])) < positions  # accounts hold one to three positions
-    assert int(str(figures["participants"])) > 0
-    assert int(str(figures["liquidations"])) > 0
+    assert figures["repeats"] == 1  # every figure is the one run's, not a median of runs
+    counts = ("accounts", "participants", "liquidations", "events_written", "events_projected")
+    assert all(type(figures[key]) is int for key in counts), {key: figures[key] for key in counts}
+    assert 0 < figures["accounts"] < positions  # accounts hold one to three positions
+    assert 0 < figures["participants"] <= positions  # a participant is a position
+    assert 0 < figures["liquidations"] < positions
     # every event written was projected, by a process that did not write them
     assert figures["events_written"] == figures["events_projected"]
     for key in REQUIRED - {"positions", "accounts", "participants", "events_written"}:
-        assert float(str(figures[key])) > 0, key
+        assert is_number(figures[key]) and figures[key] > 0, (key, figures[key])
     assert str(figures["digest"]).startswith("sha256:")
+    # the end-to-end rate is the events over the load and settle phases' seconds; the saves
+    # are a part of those phases (the seconds are rounded to the millisecond)
+    seconds = figures["load_seconds"] + figures["settle_seconds"]
+    assert figures["end_to_end_events_per_second"] == round(figures["events_written"] / seconds)
+    assert 0 < figures["save_seconds"] <= seconds + 0.002
     # where the memory peaked: the peak so far after each phase, never above the final peak
     peaks = [float(str(figures[f"{phase}_peak_rss_mib"])) for phase in PHASES]
     assert peaks == sorted(peaks)
     assert 0 < peaks[-1] <= float(str(figures["peak_rss_mib"]))
     # the garbage collector's part of each phase: within the phase, full passes within it
     for phase in PHASES:
-        full = float(str(figures[f"{phase}_gc_full_seconds"]))
-        assert 0 <= full <= float(str(figures[f"{phase}_gc_seconds"]))
-        assert float(str(figures[f"{phase}_gc_seconds"])) <= float(str(figures[f"{phase}_seconds"]))
-        assert int(str(figures[f"{phase}_gc_full_passes"])) >= 0
+        full, passes = figures[f"{phase}_gc_full_seconds"], figures[f"{phase}_gc_full_passes"]
+        assert type(passes) is int and passes >= 0, (phase, passes)  # a count of passes
+        assert 0 <= full <= figures[f"{phase}_gc_seconds"] <= figures[f"{phase}_seconds"], phase
+        # no time is spent in full passes that were not counted
+        assert passes > 0 or full == 0, (phase, passes, full)
     # what the figures depend on besides the code: the machine and what else it was doing
     context = figures["machine"]
     assert isinstance(context, dict)
     assert context["cpus"] == os.cpu_count()
-    assert context["load_average_before"] >= 0 and context["load_average_after"] >= 0
+    for moment in ("before", "after"):  # os.getloadavg(): a float, present and finite
+        load = context[f"load_average_{moment}"]
+        assert type(load) is float and math.isfinite(load) and load >= 0, (moment, load)
     assert re.fullmatch(r"[0-9a-f]{12}(\+changes)?|lossledger \S+", str(figures["code"]))
+
+
+def is_number(value: object) -> bool:
+    """An int or a finite float (JSON's true and false are not numbers)."""
+    if type(value) is int:
+        return True
+    return type(value) is float and math.isfinite(value)
 
 
 def test_bench_prints_every_figure_on_sqlite() -> None:

@@ -52,4 +52,5 @@ def test_the_garbage_clock_counts_each_pass_by_generation_while_running() -> Non
     assert clock.passes[2] == 1
     assert clock.passes[0] >= 1
     assert clock.seconds[2] > 0
+    assert clock.seconds[0] > 0
     assert clock not in gc.callbacks
