@@ -1,4 +1,4 @@
-"""Crash safety (issue 7): a `lossledger` process killed with SIGKILL at any moment of `apply`, of
+"""Crash safety: a `lossledger` process killed with SIGKILL at any moment of `apply`, of
 a settlement or of a projection catch-up leaves a store that verifies, reconciles, balances and
 holds every command and every settlement wholly or not at all; applying the file again completes
 the work, to the clean run's result. Real processes, killed at injected points

@@ -46,11 +46,12 @@ class TestBulkReadOnPostgreSQL(OnPostgreSQL, BulkReadSpec):
     def test_it_reads_by_index_without_compiling_even_on_a_large_table_without_statistics(
         self, open_ledger: LedgerFactory
     ) -> None:
-        """A table with no statistics (autovacuum off, or not yet run after a bulk load) and
-        larger than `effective_cache_size` (a 1M-position store: 6.4 million events) had
-        `= ANY(ids) ORDER BY id, version` planned as a parallel sequential scan and a sort of
-        the whole table, 5 to 17 s per 500 accounts; and each query was JIT-compiled. Here the
-        cache is made smaller than a modest table instead of the table larger."""
+        """On a table with no statistics (autovacuum off, or not yet run after a bulk load)
+        and larger than `effective_cache_size` (a 1M-position store: 6.4 million events), the
+        planner may take `= ANY(ids) ORDER BY id, version` for a parallel sequential scan and a
+        sort of the whole table, seconds per 500 accounts, and JIT-compile each query; the
+        read must be an index read whatever the planner knows. Here the cache is made smaller
+        than a modest table instead of the table larger."""
         ledger = open_ledger()
         ledger.apply_lines(one_open_position())
         recorder: Any = ledger.recorder

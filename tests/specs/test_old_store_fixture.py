@@ -1,13 +1,13 @@
-"""A store written before the code was laid out by role still loads, replays and verifies.
+"""A store written by the ledger at commit e07684b loads, replays, verifies and settles.
 
 `tests/fixtures/store_e07684b/` holds a SQLite store written by the ledger at commit e07684b:
 the demo market of seed 7 with 40 accounts (one settled cycle with a deficit), a refund of it,
 a policy change, a second cycle opened over the carried positions, a withdrawal and its
 settlement. Stored topics name the aggregates' modules and the audit chain hashes them, so the
 aggregates must still load under the topics written then. Beside the store lie the command file
-that made it and the documents the old code printed for it (`cycle show --json`, `history
---json`, `explain --json`). The same command file applied to a fresh store on either backend
-gives the digests the old code recorded.
+that made it and the documents the ledger of e07684b printed for it (`cycle show --json`,
+`history --json`, `explain --json`). The same command file applied to a fresh store on either
+backend gives the digests recorded then.
 """
 
 from __future__ import annotations

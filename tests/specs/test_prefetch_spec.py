@@ -96,8 +96,9 @@ class TestPrefetchOnPostgreSQL(OnPostgreSQL, PrefetchSpec):
         self, open_ledger: LedgerFactory
     ) -> None:
         """With no statistics (autovacuum off, or not yet run after a bulk load) the planner
-        took `DISTINCT ... = ANY(ids)` for a sequential scan of the whole table: 1.3 s per
-        500 ids at 5.5 million events. The lookup must be index probes whatever it knows."""
+        may take `DISTINCT ... = ANY(ids)` for a sequential scan of the whole table, over a
+        second per 500 ids at 5.5 million events. The lookup must be index probes whatever it
+        knows."""
         ledger = open_ledger()
         ledger.apply_lines(one_open_position())
         recorder: Any = ledger.recorder
