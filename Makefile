@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck imports unit install browser clean soak bench
+.PHONY: demo test lint typecheck imports unit suite install browser clean soak bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,14 +32,19 @@ browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-unit: $(STAMP) browser
+# The pure tier alone (tests/unit): no database, no browser, no process; seconds.
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+# The whole suite: tests/unit, tests/specs and tests/process, on SQLite and PostgreSQL.
+suite: $(STAMP) browser
 	$(BIN)/pytest
 
-test: lint typecheck imports unit
+test: lint typecheck imports suite
 
 # The long campaigns of docs/reliability.md (kills and races on both backends); prints the figures.
 soak: $(STAMP)
-	$(BIN)/python -m tests.soak
+	$(BIN)/python -m tests.process.soak
 
 # docs/performance.md: make bench N=1000000 DB=postgresql://postgres@127.0.0.1:5432/test
 N ?= 100000

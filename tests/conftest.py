@@ -1,17 +1,17 @@
 from __future__ import annotations
 
 import decimal
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from contextlib import ExitStack
 
 import pytest
 
 from infrastructure.eventstore.database_url import Database
 from infrastructure.readmodels.reconcile import reconcile
 from infrastructure.readmodels.runner import ReadModels
-from tests.databases import SKIP_POSTGRES, database_closers, fresh_database
-from tests.support import SpecLedger, open_test_ledger
-
-LedgerFactory = Callable[[], SpecLedger]
+from tests.support.databases import SKIP_POSTGRES, database_closers, fresh_database
+from tests.support.hostile import PreparedStores
+from tests.support.ledgers import LedgerFactory, SpecLedger, open_test_ledger
 
 
 def pytest_report_header() -> str:
@@ -73,3 +73,13 @@ def open_ledger(database: Database, request: pytest.FixtureRequest) -> Iterator[
 @pytest.fixture
 def ledger(open_ledger: LedgerFactory) -> SpecLedger:
     return open_ledger()
+
+
+@pytest.fixture(scope="class")
+def prepared(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PreparedStores]:
+    """The hostile corpus's stores on the backend of the spec's class, kept for the class."""
+    backend = str(request.cls.backend)
+    with ExitStack() as stack:
+        yield PreparedStores(backend, stack, tmp_path_factory.mktemp("prepared"))

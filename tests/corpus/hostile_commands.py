@@ -1,4 +1,4 @@
-"""A corpus of hostile command lines (issue 7): each must be refused, alone, with a clear one-line
+"""A corpus of hostile command lines: each must be refused, alone, with a clear one-line
 reason, a non-zero exit and the store left byte for byte as it was.
 
 Each case is one line of a command file (bytes, since some are not UTF-8), the category of the

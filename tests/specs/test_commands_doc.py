@@ -27,7 +27,7 @@ from domain.core.positions import Position
 from domain.insurance_fund import InsuranceFund
 from domain.ledger import APPLIED, LossLedger
 from domain.queries.cycle_report import cycle_document
-from tests.databases import OnPostgreSQL, OnSQLite
+from tests.support.databases import OnPostgreSQL, OnSQLite
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "commands.md"
 FENCE = re.compile(r"^```(\w*)\s*$")

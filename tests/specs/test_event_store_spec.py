@@ -7,7 +7,7 @@ import pytest
 from domain.handlers.event_store import EventStoreUnsupportedError
 from domain.ledger import APPLIED, LossLedger
 from infrastructure.eventstore.store import ApplicationEventStore
-from tests.support import line
+from tests.support.ledgers import line
 
 POPO = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 OPEN_ALICE = line({"type": "open_account", "id": "a-1", "account": "alice"})

@@ -1,0 +1,1 @@
+"""What the specifications of every tier share: ledgers, databases, processes, stores."""
