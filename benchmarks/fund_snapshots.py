@@ -50,7 +50,7 @@ def measure(kind: type[LossLedger], extra: dict[str, str], events: int) -> dict[
         last: list[float] = []
         for number in range(events):
             started = time.perf_counter()
-            ledger.apply_lines([line(number)])
+            ledger.execute_batch([line(number)])
             if number >= events - 100:
                 last.append(time.perf_counter() - started)
         loads = []

@@ -36,7 +36,7 @@ def build(database_url: str, entries: int) -> str:
         for n in range(entries)
     ]
     for start in range(0, len(lines), 5_000):
-        ledger.apply_lines(lines[start : start + 5_000])
+        ledger.execute_batch(lines[start : start + 5_000])
     models = ReadModels(ledger, database)
     models.catch_up()
     return create_token(models.engine, "trader", "busy")

@@ -161,9 +161,10 @@ class LossLedger(Application[UUID]):
     def discard(self) -> None:
         self.unit.discard()
 
-    def apply_lines(self, lines: list[str]) -> list[str]:
-        """Execute and save commands with the semantics of `apply`: the commands before a
-        refusal are saved, the refused one writes nothing, and its error is raised."""
+    def execute_batch(self, lines: list[str]) -> list[str]:
+        """Execute and save a batch of lines: the commands before a refusal are saved, the
+        refused one writes nothing, and its error is raised. No retry: a conflicting save
+        raises too (`infrastructure/apply/runner.py` applies lines with the bounded retries)."""
         outcomes = []
         self.prefetch(lines)
         try:

@@ -127,7 +127,7 @@ def test_projections_follow_applies_what_another_process_writes(tmp_path: Path) 
     try:
         # Given commands written through the library, which does not catch the read models up
         ledger = open_ledger(url)
-        ledger.apply_lines([line(d) for d in three_winners_and_a_crash()])
+        ledger.execute_batch([line(d) for d in three_winners_and_a_crash()])
         written = ledger.recorder.max_notification_id()
         # Then the follower applies them in the background
         position = 0

@@ -25,7 +25,7 @@ class BulkReadSpec:
         self, open_ledger: LedgerFactory
     ) -> None:
         ledger = open_ledger()
-        assert ledger.apply_lines(one_open_position()) == [APPLIED] * len(one_open_position())
+        assert ledger.execute_batch(one_open_position()) == [APPLIED] * len(one_open_position())
         recorder: Any = ledger.recorder  # a chained recorder: infrastructure/eventstore/chain.py
         alice, bob = account_id("alice"), account_id("bob")
         one_by_one = sorted(
@@ -53,7 +53,7 @@ class TestBulkReadOnPostgreSQL(OnPostgreSQL, BulkReadSpec):
         read must be an index read whatever the planner knows. Here the cache is made smaller
         than a modest table instead of the table larger."""
         ledger = open_ledger()
-        ledger.apply_lines(one_open_position())
+        ledger.execute_batch(one_open_position())
         recorder: Any = ledger.recorder
         with unanalyzed_bulk(recorder) as bulk:
             ids = bulk[:500]

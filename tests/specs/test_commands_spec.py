@@ -83,7 +83,7 @@ class CommandsSpec:
         run(ledger, command("open_account", account="alice"))
         first = '{"type":"deposit","id":"d-1","account":"alice","amount":"5"}'
         second = '{"amount":"5","account":"alice","id":"d-1","type":"deposit"}'
-        assert ledger.apply_lines([first, second]) == ["applied", "already applied"]
+        assert ledger.execute_batch([first, second]) == ["applied", "already applied"]
 
     @pytest.mark.parametrize(
         ("text", "reason"),
@@ -118,7 +118,7 @@ class CommandsSpec:
         run(ledger, command("open_account", account="alice"))
         events_before = event_count(ledger)
         with pytest.raises(InvalidCommandError, match=reason):
-            ledger.apply_lines([text])
+            ledger.execute_batch([text])
         assert event_count(ledger) == events_before
 
     def test_an_amount_finer_than_the_quantum_is_refused_not_rounded(

@@ -103,7 +103,7 @@ class InterleavedSpec:
         this, other = open_ledger(), open_ledger()
         texts = [line(d) for d in market(["alice", "bob"], deposit="100")]
         # the other writer saves the first two commands after this one executed them all
-        source = lines_of(texts, {len(texts): lambda: other.apply_lines(texts[:2])}, this)
+        source = lines_of(texts, {len(texts): lambda: other.execute_batch(texts[:2])}, this)
         result = apply_source(this, source, None, ApplyResult(outcomes=[]))
         assert (result.conflicts, result.applied, result.already_applied) == (1, 2, 2)
         assert result.outcomes == ["already applied", "already applied", "applied", "applied"]
@@ -120,14 +120,14 @@ class InterleavedSpec:
     ) -> None:
         monkeypatch.setenv(runner.ATTEMPTS_ENV, "3")
         this, other = open_ledger(), open_ledger()
-        other.apply_lines([line(d) for d in market(["alice"], deposit="100")])
+        other.execute_batch([line(d) for d in market(["alice"], deposit="100")])
         texts = [deposit("alice", 1, "mine-1"), deposit("alice", 2, "mine-2")]
         rounds = iter(range(1, 100))
 
         flush = this.flush
 
         def other_deposits_then_save() -> int:  # on every pass, just before this one saves
-            other.apply_lines([deposit("alice", 10, f"theirs-{next(rounds)}")])
+            other.execute_batch([deposit("alice", 10, f"theirs-{next(rounds)}")])
             return flush()
 
         this.flush = other_deposits_then_save  # type: ignore[method-assign]
@@ -144,11 +144,11 @@ class InterleavedSpec:
         monkeypatch.setenv(runner.ATTEMPTS_ENV, "2")
         monkeypatch.setattr(runner, "BATCH_COMMANDS", 2)
         this, other = open_ledger(), open_ledger()
-        other.apply_lines([line(d) for d in market(["alice"], deposit="100")])
+        other.execute_batch([line(d) for d in market(["alice"], deposit="100")])
         texts = [deposit("alice", n, f"mine-{n}") for n in range(1, 7)]
 
         def theirs(n: int) -> Callable[[], object]:  # another process each time, afresh
-            return lambda: open_ledger().apply_lines([deposit("alice", 1000, f"theirs-{n}")])
+            return lambda: open_ledger().execute_batch([deposit("alice", 1000, f"theirs-{n}")])
 
         # the other writer slips in before the second command of each of the three batches
         moments = {1: theirs(1), 3: theirs(3), 5: theirs(5)}
@@ -161,7 +161,7 @@ class InterleavedSpec:
     ) -> None:
         this, other = open_ledger(), open_ledger()
         apply_lines(this, [line(d) for d in market(["alice"], deposit="100")])  # cached: 100
-        other.apply_lines([deposit("alice", 50, "theirs")])
+        other.execute_batch([deposit("alice", 50, "theirs")])
         withdrawal = line(command("withdraw", account="alice", amount="120", id="w-120"))
         result = apply_lines(this, [withdrawal])
         assert (result.ok, result.applied) == (True, 1)
@@ -171,7 +171,7 @@ class InterleavedSpec:
         self, open_ledger: LedgerFactory
     ) -> None:
         this, other = open_ledger(), open_ledger()
-        other.apply_lines(
+        other.execute_batch(
             [
                 line(d)
                 for d in [
@@ -190,7 +190,7 @@ class InterleavedSpec:
             line(command("settle_cycle", cycle="c1", marks={"BTCUSDT": "100"}, id="settle-c1")),
             line(command("open_cycle", cycle="c2", marks={"BTCUSDT": "100"}, id="open-c2")),
         ]
-        open_ledger().apply_lines(later)  # another writer settles c1 and opens c2
+        open_ledger().execute_batch(later)  # another writer settles c1 and opens c2
         # Nothing this writer saves would conflict: only a fresh read puts carol's position in c2.
         result = apply_lines(this, [*later, line(btc_position("carol", "long", "1", "10"))])
         assert (result.ok, result.already_applied, result.applied) == (True, 2, 1)
@@ -203,14 +203,14 @@ class InterleavedSpec:
         self, database: Database, open_ledger: LedgerFactory, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setenv(runner.ATTEMPTS_ENV, "2")
-        open_ledger().apply_lines([line(d) for d in market(["alice"], deposit="100")])
+        open_ledger().execute_batch([line(d) for d in market(["alice"], deposit="100")])
         api = create_app(database.url, follow_interval=None)
         server = api.state.models.ledger
         database_closers.setdefault(database.url, []).append(server.close)
         flush, rounds = server.flush, iter(range(1, 100))
 
         def other_deposits_then_save() -> int:  # on every attempt, just before the server saves
-            open_ledger().apply_lines([deposit("alice", 10, f"theirs-{next(rounds)}")])
+            open_ledger().execute_batch([deposit("alice", 10, f"theirs-{next(rounds)}")])
             return int(flush())
 
         server.flush = other_deposits_then_save

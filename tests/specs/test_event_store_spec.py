@@ -22,14 +22,14 @@ def test_any_eventsourcing_store_serves_through_the_application_event_store() ->
     ledger = LossLedger(env=POPO, event_store=ApplicationEventStore)
     assert ledger.store.existing([]) is None  # no bulk look-up there: each id is loaded alone
     assert ledger.store.chain_head() is None  # and no audit chain
-    assert ledger.apply_lines([OPEN_ALICE]) == [APPLIED]
-    assert ledger.apply_lines([OPEN_ALICE]) == ["already applied"]
+    assert ledger.execute_batch([OPEN_ALICE]) == [APPLIED]
+    assert ledger.execute_batch([OPEN_ALICE]) == ["already applied"]
     assert ledger.store.save_seconds > 0
 
 
 def test_evicting_an_aggregate_makes_its_next_load_read_the_store() -> None:
     ledger = LossLedger(env=POPO, event_store=ApplicationEventStore)
-    ledger.apply_lines([OPEN_ALICE])
+    ledger.execute_batch([OPEN_ALICE])
     cached = [key for key in ledger.repository.cache.cache]  # type: ignore[union-attr]
     assert cached and all(ledger.store.is_cached(key) for key in cached)
     ledger.store.evict(cached[:1])

@@ -106,4 +106,4 @@ def test_a_settlement_selecting_more_participants_than_the_bound_writes_nothing(
     assert event_count(ledger) == events_before
     # and with a bound of three it settles
     monkeypatch.setattr("domain.core.limits.MAX_PARTICIPANTS_PER_CYCLE", 3)
-    assert ledger.apply_lines([line(settle)]) == ["applied"]
+    assert ledger.execute_batch([line(settle)]) == ["applied"]

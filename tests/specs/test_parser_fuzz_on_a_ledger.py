@@ -1,4 +1,4 @@
-"""The fuzzed command lines of tests/unit/test_parser_fuzz.py on a real ledger: `apply_lines`
+"""The fuzzed command lines of tests/unit/test_parser_fuzz.py on a real ledger: `execute_batch`
 applies a line or refuses it with a LedgerError of one bounded line, and a refused line leaves
 the store as it was.
 """
@@ -22,7 +22,7 @@ from tests.support.ledgers import SpecLedger, assert_one_clear_line, event_count
 def fuzzed_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpecLedger]:
     """One SQLite ledger for every example (hypothesis runs examples in one test call)."""
     ledger = sqlite_test_ledger(tmp_path_factory.mktemp("fuzz") / "ledger.db")
-    ledger.apply_lines(
+    ledger.execute_batch(
         [
             '{"type":"open_account","id":"a-alice","account":"alice"}',
             '{"type":"deposit","id":"d-alice","account":"alice","amount":"100"}',
@@ -44,7 +44,7 @@ def test_execute_line_refuses_with_a_ledger_error_and_writes_nothing(
 ) -> None:
     events_before = event_count(fuzzed_ledger)
     try:
-        outcomes = fuzzed_ledger.apply_lines([line])  # type: ignore[list-item]  # bytes are read too
+        outcomes = fuzzed_ledger.execute_batch([line])  # type: ignore[list-item]  # bytes are read too
     except LedgerError as error:
         assert_one_clear_line(str(error))
         assert event_count(fuzzed_ledger) == events_before

@@ -41,7 +41,7 @@ class PrefetchSpec:
         again = open_ledger()
         again.prefetch(lines)
         assert again.unit.absent == set()  # everything is stored now
-        assert again.apply_lines(lines) == [ALREADY_APPLIED] * len(lines)
+        assert again.execute_batch(lines) == [ALREADY_APPLIED] * len(lines)
         assert len(stored(again)) == len(stored(ledger)) > 0
 
     def test_another_writer_between_the_lookup_and_the_save_makes_the_save_conflict(
@@ -50,7 +50,7 @@ class PrefetchSpec:
         lines = one_open_position()
         mine, theirs = open_ledger(), open_ledger()
         mine.prefetch(lines)
-        assert theirs.apply_lines(lines[:2]) == [APPLIED, APPLIED]  # alice opened and funded
+        assert theirs.execute_batch(lines[:2]) == [APPLIED, APPLIED]  # alice opened and funded
         before = stored(theirs)
         for text in lines[:2]:
             assert mine.execute_line(text) == APPLIED  # believed absent: no query asked
@@ -58,7 +58,7 @@ class PrefetchSpec:
             mine.flush()
         assert stored(theirs) == before  # nothing of the conflicting batch was written
         assert mine.unit.absent == set()  # the discard forgot the lookup with the batch
-        assert mine.apply_lines(lines) == [ALREADY_APPLIED] * 2 + [APPLIED] * (len(lines) - 2)
+        assert mine.execute_batch(lines) == [ALREADY_APPLIED] * 2 + [APPLIED] * (len(lines) - 2)
 
     def test_each_line_of_a_looked_up_batch_is_parsed_once(
         self, open_ledger: LedgerFactory, monkeypatch: pytest.MonkeyPatch
@@ -72,14 +72,14 @@ class PrefetchSpec:
 
         monkeypatch.setattr(ledger_module, "load_json", counting)
         lines = one_open_position()
-        assert open_ledger().apply_lines(lines) == [APPLIED] * len(lines)
+        assert open_ledger().execute_batch(lines) == [APPLIED] * len(lines)
         assert sorted(parsed) == sorted(lines)
 
     def test_the_lookup_names_exactly_the_stored_aggregates_among_those_asked(
         self, open_ledger: LedgerFactory
     ) -> None:
         ledger = open_ledger()
-        assert ledger.apply_lines(one_open_position()) == [APPLIED] * len(one_open_position())
+        assert ledger.execute_batch(one_open_position()) == [APPLIED] * len(one_open_position())
         alice, bob, nobody = (account_id(name) for name in ("alice", "bob", "nobody"))
         asked = [nobody, alice, alice, bob, uuid.uuid4()]  # repeats and unknowns too
         recorder: Any = ledger.recorder  # a chained recorder: infrastructure/eventstore/chain.py
@@ -100,7 +100,7 @@ class TestPrefetchOnPostgreSQL(OnPostgreSQL, PrefetchSpec):
         second per 500 ids at 5.5 million events. The lookup must be index probes whatever it
         knows."""
         ledger = open_ledger()
-        ledger.apply_lines(one_open_position())
+        ledger.execute_batch(one_open_position())
         recorder: Any = ledger.recorder
         ids = [uuid.uuid4() for _ in range(500)]
         with unanalyzed_bulk(recorder), recorder.datastore.get_connection() as conn:

@@ -25,7 +25,7 @@ from tests.support.ledgers import (
 def cycle_cached_without_alice(open_ledger: LedgerFactory) -> SpecLedger:
     """Another writer opens c1 and alice joins it; then this writer opens bob's position, which
     caches the registry and c1 (alice in it), never alice's account."""
-    open_ledger().apply_lines(
+    open_ledger().execute_batch(
         [
             line(d)
             for d in [
@@ -36,7 +36,7 @@ def cycle_cached_without_alice(open_ledger: LedgerFactory) -> SpecLedger:
         ]
     )
     mine = open_ledger()
-    mine.apply_lines([line(btc_position("bob", "short", "1", "10"))])
+    mine.execute_batch([line(btc_position("bob", "short", "1", "10"))])
     return mine
 
 
@@ -61,7 +61,7 @@ class ReadSetSpec:
         self, open_ledger: LedgerFactory
     ) -> None:
         mine = cycle_cached_without_alice(open_ledger)
-        open_ledger().apply_lines(SETTLE_C1_OPEN_C2)  # another writer settles c1, opens c2
+        open_ledger().execute_batch(SETTLE_C1_OPEN_C2)  # another writer settles c1, opens c2
         # alice's account is read fresh (settled), c1 from the cache (open, alice in it): her
         # position records nothing on c1, so only the versions the batch read can tell
         assert mine.execute_line(line(ETH)) == APPLIED
@@ -74,7 +74,7 @@ class ReadSetSpec:
         self, open_ledger: LedgerFactory
     ) -> None:
         mine = cycle_cached_without_alice(open_ledger)
-        open_ledger().apply_lines(SETTLE_C1_OPEN_C2)
+        open_ledger().execute_batch(SETTLE_C1_OPEN_C2)
         result = apply_lines(mine, [line(ETH)])
         assert (result.ok, result.applied, result.conflicts) == (True, 1, 1)
         reader = open_ledger()

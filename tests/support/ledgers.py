@@ -80,7 +80,7 @@ def write_commands(path: Path, documents: Iterable[Document]) -> Path:
 
 def run(ledger: LossLedger, *documents: dict[str, Any]) -> list[str]:
     """Apply commands as one batch and save them; raises the refusal of the first bad one."""
-    return ledger.apply_lines([line(document) for document in documents])
+    return ledger.execute_batch([line(document) for document in documents])
 
 
 def refusal(ledger: LossLedger, document: dict[str, Any]) -> LedgerError:
