@@ -51,7 +51,7 @@ def parse_database(url: str) -> Database:
         file = Path(path).expanduser()
         file.resolve().parent.mkdir(parents=True, exist_ok=True)
         env = {
-            "PERSISTENCE_MODULE": "infrastructure.eventstore.chain:SQLiteChainedFactory",
+            "PERSISTENCE_MODULE": "infrastructure.eventstore.sqlite:SQLiteChainedFactory",
             "SQLITE_DBNAME": str(file),
             "SQLITE_LOCK_TIMEOUT": "30",
         }
@@ -72,7 +72,7 @@ def _postgres(url: str) -> Database:
     if schema is not None and not SCHEMA_PATTERN.match(schema):
         raise DatabaseUrlError(f"schema must be a lower-case SQL identifier, got {schema!r}")
     env = {
-        "PERSISTENCE_MODULE": "infrastructure.eventstore.chain:PostgresChainedFactory",
+        "PERSISTENCE_MODULE": "infrastructure.eventstore.postgres:PostgresChainedFactory",
         "POSTGRES_DBNAME": dbname,
         "POSTGRES_HOST": parsed.hostname,
         "POSTGRES_PORT": str(parsed.port or 5432),

@@ -22,7 +22,7 @@ READ_VERSIONS = "read_versions"  # the keyword save() passes on to the chained r
 
 @runtime_checkable
 class BulkRecorder(Protocol):
-    """The look-ups the chained recorders add to eventsourcing's (eventstore/chain.py)."""
+    """The look-ups the chained recorders (eventstore/sqlite.py, postgres.py) add."""
 
     def existing_originators(self, originator_ids: Sequence[UUID]) -> set[UUID]: ...
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]: ...

@@ -12,7 +12,7 @@ from eventsourcing.postgres import PostgresAggregateRecorder
 
 from domain.queries.cycle_report import load_cycle
 from infrastructure.audit.verify import Verification, verify
-from infrastructure.eventstore import chain
+from infrastructure.eventstore import postgres
 from infrastructure.eventstore.database_url import Database
 from tests.support.databases import OnPostgreSQL, OnSQLite
 from tests.support.ledgers import LedgerFactory, SpecLedger, run
@@ -129,7 +129,7 @@ class TestAuditChainOnPostgreSQL(AuditChainSpec, OnPostgreSQL):
             statements.append(len(stored_events))
             insert(self, curs, stored_events, **kwargs)
 
-        monkeypatch.setattr(chain, "INSERT_CHUNK", 4)
+        monkeypatch.setattr(postgres, "INSERT_CHUNK", 4)
         monkeypatch.setattr(PostgresAggregateRecorder, "_insert_stored_events", counted)
         run(ledger, *three_winners_and_a_crash())
         positions = Store(database).positions()
@@ -147,7 +147,7 @@ class TestAuditChainOnPostgreSQL(AuditChainSpec, OnPostgreSQL):
         taken = recorder.select_notifications(start=1, limit=1)[0]
         fresh = [StoredEvent(uuid.uuid4(), 1, "spec:Fresh", b"{}") for _ in range(6)]
         duplicate = StoredEvent(taken.originator_id, taken.originator_version, "spec:Dup", b"{}")
-        monkeypatch.setattr(chain, "INSERT_CHUNK", 4)
+        monkeypatch.setattr(postgres, "INSERT_CHUNK", 4)
         with pytest.raises(RecordConflictError):  # the second statement meets a stored event
             recorder.insert_events([*fresh, duplicate])
         assert recorder.existing_originators([e.originator_id for e in fresh]) == set()

@@ -26,7 +26,9 @@ class BulkReadSpec:
     ) -> None:
         ledger = open_ledger()
         assert ledger.execute_batch(one_open_position()) == [APPLIED] * len(one_open_position())
-        recorder: Any = ledger.recorder  # a chained recorder: infrastructure/eventstore/chain.py
+        recorder: Any = (
+            ledger.recorder
+        )  # a chained recorder: infrastructure/eventstore/sqlite.py, postgres.py
         alice, bob = account_id("alice"), account_id("bob")
         one_by_one = sorted(
             rows([*recorder.select_events(alice), *recorder.select_events(bob)]),

@@ -82,7 +82,9 @@ class PrefetchSpec:
         assert ledger.execute_batch(one_open_position()) == [APPLIED] * len(one_open_position())
         alice, bob, nobody = (account_id(name) for name in ("alice", "bob", "nobody"))
         asked = [nobody, alice, alice, bob, uuid.uuid4()]  # repeats and unknowns too
-        recorder: Any = ledger.recorder  # a chained recorder: infrastructure/eventstore/chain.py
+        recorder: Any = (
+            ledger.recorder
+        )  # a chained recorder: infrastructure/eventstore/sqlite.py, postgres.py
         assert recorder.existing_originators(asked) == {alice, bob}
         assert recorder.existing_originators([]) == set()
 

@@ -86,7 +86,7 @@ def unanalyzed_bulk(recorder: Any) -> Iterator[list[uuid.UUID]]:
     40,000 aggregates (topic 'bulk'), never analyzed, as after a bulk load with autovacuum
     off. Yields the aggregates' ids; removes the events afterwards, so that the ledger's own
     checks read only its events."""
-    events = recorder._events()  # the chained recorder of infrastructure/eventstore/chain.py
+    events = recorder._events()  # the chained recorder of infrastructure/eventstore/postgres.py
     with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
         curs.execute(
             SQL(

@@ -42,7 +42,7 @@ def sqlite_test_ledger(path: Path) -> SpecLedger:
     """A ledger on a SQLite file of its own, outside the `database` fixture."""
     return open_test_ledger(
         {
-            "PERSISTENCE_MODULE": "infrastructure.eventstore.chain:SQLiteChainedFactory",
+            "PERSISTENCE_MODULE": "infrastructure.eventstore.sqlite:SQLiteChainedFactory",
             "SQLITE_DBNAME": str(path),
         }
     )

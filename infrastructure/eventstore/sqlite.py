@@ -1,0 +1,161 @@
+"""The SQLite event store: eventsourcing's application recorder with the audit chain.
+
+Events and their chain rows are inserted in one transaction (one executemany each); the
+versions a batch only read are checked in it; bulk look-ups serve `prefetch` and the replay.
+`SQLiteChainedFactory` is what PERSISTENCE_MODULE names for a `sqlite:///` URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
+
+from infrastructure.eventstore.chain import (
+    GENESIS,
+    PAGE,
+    ChainedRow,
+    link,
+    require_as_read,
+    stored_bytes,
+)
+from infrastructure.eventstore.store import READ_VERSIONS, ApplicationEventStore
+from infrastructure.tools import faults
+
+
+class SQLiteChainedRecorder(SQLiteApplicationRecorder):
+    @property
+    def chain_table(self) -> str:
+        return f"{self.events_table_name}_chain"
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {self.chain_table} "
+            "(position INTEGER PRIMARY KEY, chain_hash BLOB NOT NULL)",
+        ]
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        positions = self._insert_many(c, stored_events)
+        c.execute(f"SELECT chain_hash FROM {self.chain_table} ORDER BY position DESC LIMIT 1")
+        row = c.fetchone()
+        previous = bytes(row[0]) if row else GENESIS
+        links = []
+        for position, event in zip(positions, stored_events, strict=True):
+            previous = link(previous, position, event)
+            links.append((position, previous))
+        c.executemany(f"INSERT INTO {self.chain_table} (position, chain_hash) VALUES (?, ?)", links)
+        for key, version in (kwargs.get(READ_VERSIONS) or {}).items():
+            c.execute(
+                f"SELECT max(originator_version) FROM {self.events_table_name} "
+                "WHERE originator_id = ?",
+                (key.hex,),
+            )
+            require_as_read(key, version, c.fetchone()[0])
+        faults.inserting(stored_events)
+        return positions
+
+    def _insert_many(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent]) -> list[int]:
+        """One executemany instead of the library's execute per event (a fifth faster). Under
+        the write lock a table without AUTOINCREMENT gives each new row max(rowid) + 1, so the
+        positions are the next ones in order; the count is checked."""
+        c.execute(f"SELECT max(rowid) FROM {self.events_table_name}")
+        last = int(c.fetchone()[0] or 0)
+        c.executemany(
+            self.insert_events_statement,
+            [
+                (
+                    e.originator_id.hex if isinstance(e.originator_id, UUID) else e.originator_id,
+                    e.originator_version,
+                    e.topic,
+                    e.state,
+                )
+                for e in stored_events
+            ],
+        )
+        c.execute(f"SELECT max(rowid) FROM {self.events_table_name}")
+        if int(c.fetchone()[0] or 0) != last + len(stored_events):
+            raise RuntimeError("stored events did not take the next positions in order")
+        return list(range(last + 1, last + 1 + len(stored_events)))
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        positions: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+        faults.reached("insert_committed")
+        return positions
+
+    def chain_head(self) -> tuple[int, bytes] | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT position, chain_hash FROM {self.chain_table} "
+                "ORDER BY position DESC LIMIT 1"
+            )
+            row = c.fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+    def chained_rows(self, start: int = 1) -> Iterator[ChainedRow]:
+        """Every position from `start` on, in order: events and chain rows side by side."""
+        statement = (
+            "SELECT p.position, e.originator_id, e.originator_version, e.topic, e.state, "
+            "c.chain_hash FROM ("
+            f"  SELECT rowid AS position FROM {self.events_table_name} WHERE rowid > ? "
+            f"  UNION SELECT position FROM {self.chain_table} WHERE position > ?"
+            ") AS p "
+            f"LEFT JOIN {self.events_table_name} AS e ON e.rowid = p.position "
+            f"LEFT JOIN {self.chain_table} AS c ON c.position = p.position "
+            "ORDER BY p.position LIMIT ?"
+        )
+        after = start - 1
+        while True:
+            with self.datastore.transaction(commit=False) as c:
+                c.execute(statement, (after, after, PAGE))
+                rows = c.fetchall()
+            for row in rows:
+                event = None
+                if row[1] is not None:
+                    event = StoredEvent(
+                        UUID(row[1]), int(row[2]), str(row[3]), stored_bytes(row[4])
+                    )
+                yield ChainedRow(int(row[0]), event, None if row[5] is None else bytes(row[5]))
+            if len(rows) < PAGE:
+                return
+            after = int(rows[-1][0])
+
+    def existing_originators(self, originator_ids: Sequence[UUID]) -> set[UUID]:
+        """Which of the given aggregates have events: one query for a batch's lookups."""
+        marks = ",".join("?" * len(originator_ids))
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT DISTINCT originator_id FROM {self.events_table_name} "
+                f"WHERE originator_id IN ({marks})",
+                [i.hex for i in originator_ids],
+            )
+            return {UUID(row[0]) for row in c.fetchall()}
+
+    def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
+        """Every event of the given aggregates, by aggregate and version: one query for many
+        aggregates (a replay folds every account of a cycle)."""
+        marks = ",".join("?" * len(originator_ids))
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT originator_id, originator_version, topic, state "
+                f"FROM {self.events_table_name} WHERE originator_id IN ({marks}) "
+                "ORDER BY originator_id, originator_version",
+                [i.hex for i in originator_ids],
+            )
+            rows = c.fetchall()
+        return [StoredEvent(UUID(r[0]), int(r[1]), str(r[2]), stored_bytes(r[3])) for r in rows]
+
+
+class SQLiteChainedFactory(SQLiteFactory):
+    application_recorder_class = SQLiteChainedRecorder
+
+    def ledger_event_store(self, application: Application[UUID]) -> ApplicationEventStore:
+        return ApplicationEventStore(application)
