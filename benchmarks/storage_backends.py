@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg
 
 from domain.ledger import LossLedger
-from domain.queries.cycle_report import replay_cycle
+from domain.queries.replay import replay_cycle
 from infrastructure.apply.runner import apply_file
 from infrastructure.eventstore.database_url import parse_database
 from infrastructure.eventstore.store import ApplicationEventStore

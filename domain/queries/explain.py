@@ -16,7 +16,7 @@ from domain.core.positions import Position
 from domain.core.socialization import Waterfall, rank_candidates
 from domain.handlers.settlement import cycle_profits
 from domain.ledger import LossLedger
-from domain.queries.cycle_report import SettlementInputs, settlement_inputs
+from domain.queries.replay import SettlementInputs, settlement_inputs
 
 
 class NotAParticipantError(LedgerError):

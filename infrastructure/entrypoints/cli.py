@@ -15,8 +15,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn
 
 from domain.core.errors import LedgerError
-from domain.queries.cycle_report import cycle_document, replay_cycle
+from domain.queries.cycle_report import cycle_document
 from domain.queries.explain import explain
+from domain.queries.replay import replay_cycle
 from infrastructure.apply.runner import apply_file
 from infrastructure.audit.export import export_cycle
 from infrastructure.audit.verify import verify

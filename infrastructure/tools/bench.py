@@ -33,7 +33,8 @@ from sqlalchemy import create_engine, text
 
 from domain.core.errors import LedgerError
 from domain.ledger import LossLedger
-from domain.queries.cycle_report import cycle_document, replay_cycle
+from domain.queries.cycle_report import cycle_document
+from domain.queries.replay import replay_cycle
 from infrastructure.apply.runner import BATCH_COMMANDS, apply_file
 from infrastructure.eventstore.database_url import (
     Database,

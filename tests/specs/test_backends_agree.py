@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from domain.queries.cycle_report import cycle_document, replay_cycle
+from domain.queries.cycle_report import cycle_document
+from domain.queries.replay import replay_cycle
 from infrastructure.apply.runner import apply_file
 from infrastructure.readmodels.reconcile import reconcile
 from infrastructure.readmodels.runner import ReadModels

@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 
-from domain.queries.cycle_report import cycle_document, replay_cycle
+from domain.queries.cycle_report import cycle_document
 from domain.queries.explain import explain
+from domain.queries.replay import replay_cycle
 from infrastructure.apply.runner import apply_file
 from infrastructure.audit.verify import verify
 from infrastructure.readmodels.queries import account_history

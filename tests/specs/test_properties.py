@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from domain.core.positions import Position, is_liquidatable
-from domain.queries.cycle_report import cycle_document, replay_cycle
+from domain.queries.cycle_report import cycle_document
+from domain.queries.replay import replay_cycle
 from infrastructure.eventstore.database_url import Database
 from tests.support.books import check_books
 from tests.support.databases import OnPostgreSQL, OnSQLite, database_closers, fresh_database

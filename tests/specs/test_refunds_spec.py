@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from domain.core.errors import CycleNotOpenError
 from domain.handlers.refunds import RefundExceedsSharedError
-from domain.queries.cycle_report import cycle_document, replay_cycle
+from domain.queries.cycle_report import cycle_document
+from domain.queries.replay import replay_cycle
 from infrastructure.eventstore.database_url import Database
 from infrastructure.readmodels.queries import account_history
 from infrastructure.readmodels.runner import ReadModels

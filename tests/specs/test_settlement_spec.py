@@ -5,7 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from domain.core.postings import CLEARING, INSURANCE_FUND, PLATFORM
-from domain.queries.cycle_report import cycle_document, replay_cycle
+from domain.queries.cycle_report import cycle_document
+from domain.queries.replay import replay_cycle
 from tests.support.books import check_books
 from tests.support.databases import OnPostgreSQL, OnSQLite
 from tests.support.ledgers import LedgerFactory, SpecLedger, command, run
