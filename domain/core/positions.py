@@ -7,6 +7,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Literal
 
+from domain.core.money import ZERO
+
 Side = Literal["long", "short"]
 
 
@@ -18,6 +20,11 @@ class Position:
     position opened in the cycle, the cycle's opening mark for a carried one. `realized` is
     the PnL booked by closes in the cycle, withheld while positive. A closed or liquidated
     position keeps its record (size 0) until the cycle settles.
+
+    A position opened after one of the same contract was liquidated in the cycle is a new
+    position (SPEC 5 step 5): `realized_liquidated` is the part of `realized` that liquidated
+    positions booked, withheld like the rest but never ranked. Records written before the
+    field existed, and records where it is zero, do not hold it.
     """
 
     side: Side
@@ -27,13 +34,20 @@ class Position:
     margin: Decimal
     realized: Decimal
     liquidated: bool
+    realized_liquidated: Decimal = ZERO
 
     @property
     def is_open(self) -> bool:
         return self.size > 0
 
+    @property
+    def realized_ranked(self) -> Decimal:
+        """The realized PnL in the profit this position is ranked with: none of a liquidated
+        position's."""
+        return self.realized - self.realized_liquidated
+
     def to_record(self) -> dict[str, Any]:
-        return {
+        record: dict[str, Any] = {
             "side": self.side,
             "size": self.size,
             "entry": self.entry,
@@ -42,6 +56,9 @@ class Position:
             "realized": self.realized,
             "liquidated": self.liquidated,
         }
+        if self.realized_liquidated:  # absent reads as zero, as in records from before it
+            record["realized_liquidated"] = self.realized_liquidated
+        return record
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Position:
@@ -53,6 +70,7 @@ class Position:
             margin=Decimal(record["margin"]),
             realized=Decimal(record["realized"]),
             liquidated=bool(record["liquidated"]),
+            realized_liquidated=Decimal(record.get("realized_liquidated", ZERO)),
         )
 
     def with_changes(self, **changes: Any) -> Position:

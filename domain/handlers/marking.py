@@ -102,7 +102,9 @@ def settle_account(
             cash_after -= from_cash
         share_row = share_by_contract.get(row["contract"])
         if share_row is not None:
-            from_cash, from_margin = share_sources(share_row["share"], position.realized)
+            # the profit the share was measured on pays it: a liquidated position's
+            # realized PnL is no part of it
+            from_cash, from_margin = share_sources(share_row["share"], position.realized_ranked)
             contract = row["contract"]
             postings.append(
                 posting(cash_account(name), CLEARING, from_cash, "socialized_loss", contract)
@@ -115,7 +117,10 @@ def settle_account(
             share_rows.append({**share_row, "from_cash": from_cash, "from_margin": from_margin})
         if position.is_open:
             positions[row["contract"]] = position.with_changes(
-                reference=marks[row["contract"]], realized=ZERO, liquidated=False
+                reference=marks[row["contract"]],
+                realized=ZERO,
+                liquidated=False,
+                realized_liquidated=ZERO,
             ).to_record()
     account.record_cycle_settled(
         cycle=cycle,

@@ -77,10 +77,31 @@ def _require_settleable(uow: UnitOfWork, name: str) -> Cycle:
     return cycle
 
 
+def _booking(contract: str, position: Position, unrealized: Decimal) -> dict[str, Any]:
+    """One position record's booking at settlement (SPEC 5 steps 1 and 5). A liquidated
+    position's profit is booked, never ranked. A position opened after a liquidation in the
+    contract is ranked with its own profit; the liquidated one's realized PnL is booked beside
+    that profit (`realized_liquidated`), not in it."""
+    if position.liquidated:
+        profit = position.realized + unrealized
+        return {
+            "contract": contract,
+            "unrealized": unrealized,
+            "profit": profit,
+            "liquidated": True,
+        }
+    profit = position.realized_ranked + unrealized
+    row = {"contract": contract, "unrealized": unrealized, "profit": profit, "liquidated": False}
+    if position.realized_liquidated:
+        row["realized_liquidated"] = position.realized_liquidated
+    return row
+
+
 def cycle_profits(
     accounts: list[Account], marks: dict[str, Decimal], quantum: Decimal
 ) -> tuple[list[Candidate], dict[str, list[dict[str, Any]]]]:
-    """Step 1 of SPEC 5: every position's cycle profit, and the bookings per account."""
+    """Step 1 of SPEC 5: every position's cycle profit, and the bookings per account; the
+    candidates for the ranking are the bookings of positions not liquidated."""
     candidates: list[Candidate] = []
     bookings: dict[str, list[dict[str, Any]]] = {}
     for account in accounts:
@@ -92,17 +113,10 @@ def cycle_profits(
                 unrealized = book(
                     pnl(position.side, position.size, position.reference, marks[contract]), quantum
                 )
-            profit = position.realized + unrealized
-            rows.append(
-                {
-                    "contract": contract,
-                    "unrealized": unrealized,
-                    "profit": profit,
-                    "liquidated": position.liquidated,
-                }
-            )
-            if not position.liquidated:
-                candidates.append((account.account, contract, profit))
+            row = _booking(contract, position, unrealized)
+            rows.append(row)
+            if not row["liquidated"]:
+                candidates.append((account.account, contract, row["profit"]))
         bookings[account.account] = rows
     return candidates, bookings
 

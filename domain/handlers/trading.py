@@ -78,19 +78,32 @@ class _Opening:
     via: str  # "order" or "takeover"
 
 
+def _realized_before(previous: Position | None) -> tuple[Decimal, Decimal]:
+    """(realized, of it realized by liquidated positions) that a new position of the contract
+    carries from the earlier record in the cycle. A reopened contract keeps the cycle's
+    realized PnL; the part a liquidated position booked stays booked and withheld, but is not
+    the new position's to be ranked with (SPEC 5 step 5)."""
+    if previous is None:
+        return ZERO, ZERO
+    if previous.liquidated:
+        return previous.realized, previous.realized
+    return previous.realized, previous.realized_liquidated
+
+
 def _receive(uow: UnitOfWork, cycle: Cycle, account: Account, opening: _Opening, at: str) -> None:
     """Record a new position: margin moves from cash to margin."""
     contract, side, size = opening.contract, opening.side, opening.size
     price, margin, via = opening.price, opening.margin, opening.via
-    previous = account.position(contract)
+    realized, realized_liquidated = _realized_before(account.position(contract))
     position = Position(
         side="long" if side == "long" else "short",
         size=size,
         entry=price,
         reference=price,
         margin=margin,
-        realized=previous.realized if previous else ZERO,
-        liquidated=previous.liquidated if previous else False,
+        realized=realized,
+        liquidated=False,  # a new position, even where an earlier one was liquidated
+        realized_liquidated=realized_liquidated,
     )
     account.record_position_opened(
         cycle=cycle.cycle,

@@ -2,15 +2,71 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from decimal import Decimal
+from typing import Any
 
+from domain.core.errors import InsufficientAvailableBalanceError
+from domain.core.ids import account_id
 from domain.core.postings import CLEARING, INSURANCE_FUND, PLATFORM
 from domain.queries.cycle_report import cycle_document
 from domain.queries.replay import replay_cycle
 from tests.support.books import check_books
 from tests.support.databases import OnPostgreSQL, OnSQLite
-from tests.support.ledgers import LedgerFactory, SpecLedger, command, run
+from tests.support.ledgers import (
+    Document,
+    LedgerFactory,
+    SpecLedger,
+    btc_liquidation,
+    btc_position,
+    command,
+    get_account,
+    market,
+    refusal,
+    run,
+)
 from tests.support.scenarios import WINNERS, three_winners_and_a_crash
+
+
+def a_liquidated_trader_reenters(reenter: bool = True) -> list[Document]:
+    """L goes long 10 @ 100 (margin 100) and takes 50 of profit closing half at 110; the other
+    half (margin 50, bankrupt at 90) is liquidated at 90.4 and filled at 80: deficit 5 x 10 = 50.
+    Then, when `reenter`, L goes short 5 @ 90 (margin 50) in the same contract and cycle. Three
+    shorts of 4, 3 and 3 @ 100 as in the worked example; a fund of 100; settled at 80."""
+    documents = [
+        *market(["L", *WINNERS], deposit="1000"),
+        command("fund_deposit", amount="100"),
+        command("open_cycle", cycle="c1", marks={"BTCUSDT": "100"}),
+        btc_position("L", "long", "10", "100"),
+        btc_position("W1", "short", "4", "100"),
+        btc_position("W2", "short", "3", "100"),
+        btc_position("W3", "short", "3", "100"),
+        command("close_position", account="L", contract="BTCUSDT", size="5", price="110"),
+        btc_liquidation("L", "90.4", [{"price": "80", "size": "5"}]),
+    ]
+    if reenter:
+        documents.append(btc_position("L", "short", "5", "50", price="90"))
+    documents.append(command("settle_cycle", cycle="c1", marks={"BTCUSDT": "80"}))
+    return documents
+
+
+def spec_digest(document: dict[str, Any]) -> str:
+    """SPEC 5's digest, computed here from the document's figures, not by the ledger's code."""
+    fields = ("cycle", "deficit", "fund_drawn", "collected", "uncovered")
+    canonical = {
+        **{field: document[field] for field in fields},
+        "participants": [
+            [p["account"], p["contract"], p["profit"], p["share"]] for p in document["participants"]
+        ],
+    }
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def settled_event(ledger: SpecLedger, account: str) -> Any:
+    events = ledger.repository.event_store.get(account_id(account))
+    return next(e for e in events if type(e).__name__ == "CycleSettled")
 
 
 class SettlementSpec:
@@ -132,6 +188,97 @@ class SettlementSpec:
         assert books["trader:W1"] == Decimal("958")
         # margin: 100 - 50 released + 40 booked at settlement
         assert books["margin:W1"] == Decimal("90")
+
+    def test_a_liquidated_trader_who_reenters_is_ranked_with_the_new_positions_own_profit(
+        self, open_ledger: LedgerFactory
+    ) -> None:
+        # Given L liquidated in c1 (deficit 50) re-enters short 5 @ 90, which makes 5 x 10 = 50
+        run(open_ledger(), *a_liquidated_trader_reenters())
+        document = cycle_document(open_ledger(), "c1")
+        # Then F = round_down(50 x 0.2) = 10 and S = 40 are shared over 80 + 60 + 60 + 50 = 250:
+        # the liquidated position's 50 realized is in no profit; the cutoff 0.9 x 250 = 225
+        # is crossed at rank 4, so L's new position is selected and bears 40 x 50 / 250 = 8
+        assert (document["deficit"], document["fund_drawn"], document["collected"]) == (
+            "50.00000000",
+            "10.00000000",
+            "40.00000000",
+        )
+        assert document["total_profit"] == document["selected_profit"] == "250.00000000"
+        assert [
+            (p["rank"], p["account"], p["profit"], p["share"]) for p in document["participants"]
+        ] == [
+            (1, "W1", "80.00000000", "12.80000000"),
+            (2, "W2", "60.00000000", "9.60000000"),
+            (3, "W3", "60.00000000", "9.60000000"),
+            (4, "L", "50.00000000", "8.00000000"),
+        ]
+        assert document["digest"] == spec_digest(document)
+        # And a replay from the stored events alone, in another process's view, is identical
+        replay = replay_cycle(open_ledger(), "c1")
+        assert replay.differences == []
+        assert replay.digest == document["digest"]
+
+    def test_the_liquidated_positions_realized_profit_is_booked_and_withheld_but_not_ranked(
+        self, ledger: SpecLedger
+    ) -> None:
+        # Given L's half closed at 110 realized 50 before the liquidation, and L re-entered
+        *trading, settle = a_liquidated_trader_reenters()
+        run(ledger, *trading)
+        # Then the 50 is withheld from withdrawals until the settlement, re-entry or not
+        assert get_account(ledger, "L").withheld == Decimal("50")
+        withdrawal = command("withdraw", account="L", amount="900.00000001")
+        assert isinstance(refusal(ledger, withdrawal), InsufficientAvailableBalanceError)
+        run(ledger, settle)
+        # And the settlement books it beside the new position's own profit, not in it
+        booking = settled_event(ledger, "L").bookings
+        assert booking == [
+            {
+                "contract": "BTCUSDT",
+                "unrealized": Decimal("50.00000000"),
+                "profit": Decimal("50.00000000"),
+                "liquidated": False,
+                "realized_liquidated": Decimal("50"),
+            }
+        ]
+        # And the share of 8 comes out of the new position's profit in its margin, not from the
+        # liquidated position's realized cash: cash 1000 + 50 + 50 (margin and profit of the
+        # half closed) - 50 (margin of the short) = 950; margin 50 + 50 booked - 8 = 92
+        assert settled_event(ledger, "L").shares[0]["from_cash"] == Decimal("0")
+        books = check_books(ledger, ["L", *WINNERS])
+        assert (books["trader:L"], books["margin:L"]) == (Decimal("950"), Decimal("92"))
+        assert get_account(ledger, "L").withheld == 0
+
+    def test_a_liquidated_trader_who_does_not_reenter_is_still_not_ranked(
+        self, open_ledger: LedgerFactory
+    ) -> None:
+        # Given the same cycle without L's re-entry
+        run(open_ledger(), *a_liquidated_trader_reenters(reenter=False))
+        document = cycle_document(open_ledger(), "c1")
+        # Then S = 40 is shared by the three winners alone, 40 x 80 / 200 = 16, 12 and 12
+        assert document["total_profit"] == "200.00000000"
+        assert [(p["account"], p["share"]) for p in document["participants"]] == [
+            ("W1", "16.00000000"),
+            ("W2", "12.00000000"),
+            ("W3", "12.00000000"),
+        ]
+        # And L's liquidated position is booked with its 50 realized, as before, never ranked
+        assert settled_event(open_ledger(), "L").bookings == [
+            {
+                "contract": "BTCUSDT",
+                "unrealized": Decimal("0E-8"),
+                "profit": Decimal("50.00000000"),
+                "liquidated": True,
+            }
+        ]
+        assert settled_event(open_ledger(), "L").shares == []
+        books = check_books(open_ledger(), ["L", *WINNERS])
+        assert (books["trader:L"], books.get("margin:L", Decimal(0))) == (
+            Decimal("1000"),
+            Decimal(0),
+        )
+        replay = replay_cycle(open_ledger(), "c1")
+        assert replay.differences == []
+        assert replay.digest == document["digest"] == spec_digest(document)
 
 
 class TestSettlementOnSQLite(SettlementSpec, OnSQLite):
