@@ -135,6 +135,44 @@ def _cycle_steps(inputs: SettlementInputs, waterfall: Waterfall) -> list[dict[st
     return steps
 
 
+def _last_liquidation(events: list[Any]) -> int | None:
+    """The index of the last `PositionLiquidated` among a contract's events, if any."""
+    found = None
+    for index, event in enumerate(events):
+        if type(event).__name__ == "PositionLiquidated":
+            found = index
+    return found
+
+
+def _liquidation_step(
+    contract: str, position: Position, events: list[Any], q: Decimal
+) -> dict[str, Any]:
+    """The liquidated position before the one the record now holds: booked, never ranked;
+    cites its events, up to its liquidation."""
+    return _step(
+        f"{contract}: the position liquidated in the cycle is not ranked and bears nothing; "
+        f"its {fmt(position.realized_liquidated, q)} realized by closes before the liquidation "
+        "is booked, and is no part of the profit of the position opened afterwards, which is "
+        "a new position ranked with its own profit from its entry price.",
+        [event_ref(e) for e in events],
+    )
+
+
+def _profit_text(
+    booking: dict[str, Any], position: Position, mark: Decimal, after: bool, q: Decimal
+) -> str:
+    """How the position's cycle profit was made: realized by closes + size x move to the mark."""
+    contract, profit, unrealized = booking["contract"], booking["profit"], booking["unrealized"]
+    return (
+        f"{contract}: the {position.side} of {fmt_plain(position.size)}"
+        f"{' opened afterwards' if after else ''} made {fmt(profit, q)} in the cycle = "
+        f"{fmt(profit - unrealized, q)} realized by closes + {fmt_plain(position.size)} x "
+        f"({fmt_plain(mark)} - {fmt_plain(position.reference)})"
+        f"{'' if position.side == 'long' else ' x -1'} = {fmt(unrealized, q)} to the "
+        "settlement mark."
+    )
+
+
 def _position(
     inputs: SettlementInputs,
     waterfall: Waterfall,
@@ -148,28 +186,30 @@ def _position(
     contract, profit, unrealized = booking["contract"], booking["profit"], booking["unrealized"]
     position = Position.from_record(record)
     mark = Decimal(inputs.settled.marks.get(contract, position.reference))
-    cited = [event_ref(e) for e in own_events if getattr(e, "contract", None) == contract]
-    steps = [
-        _step(
-            f"{contract}: the {position.side} of {fmt_plain(position.size)} made "
-            f"{fmt(profit, q)} in the cycle = {fmt(position.realized, q)} realized by closes + "
-            f"{fmt_plain(position.size)} x ({fmt_plain(mark)} - {fmt_plain(position.reference)})"
-            f"{'' if position.side == 'long' else ' x -1'} = {fmt(unrealized, q)} to the "
-            "settlement mark.",
-            cited,
-        )
-    ]
+    events = [e for e in own_events if getattr(e, "contract", None) == contract]
+    # a record not liquidated after a liquidation in its contract holds a new position, whose
+    # steps cite the events after the liquidation
+    liquidated_at = _last_liquidation(events)
+    after, steps = False, []
+    if liquidated_at is not None and not position.liquidated:
+        after = True
+        steps.append(_liquidation_step(contract, position, events[: liquidated_at + 1], q))
+        events = events[liquidated_at + 1 :]
+    cited = [event_ref(e) for e in events]
+    steps.append(_step(_profit_text(booking, position, mark, after, q), cited))
     row: dict[str, Any] = {
         "contract": contract,
         "side": position.side,
         "profit": fmt(profit, q),
-        "realized": fmt(position.realized, q),
+        "realized": fmt(profit - unrealized, q),  # the realized PnL in the profit
         "unrealized": fmt(unrealized, q),
         "liquidated": position.liquidated,
         "rank": None,
         "selected": False,
         "share": fmt(ZERO, q),
     }
+    if after:
+        row["realized_liquidated"] = fmt(position.realized_liquidated, q)
     if position.liquidated:
         steps.append(
             _step(

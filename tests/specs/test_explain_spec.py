@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from domain.queries.explain import NotAParticipantError, explain
+from tests.specs.test_settlement_spec import a_liquidated_trader_reenters
 from tests.support.databases import OnPostgreSQL, OnSQLite
 from tests.support.ledgers import SpecLedger, btc_position, command, market, run
 from tests.support.scenarios import three_winners_and_a_crash
@@ -89,6 +90,47 @@ class ExplainSpec:
         run(ledger, *three_winners_and_a_crash(), command("open_account", account="X"))
         with pytest.raises(NotAParticipantError, match="held no position in cycle c1"):
             explain(ledger, "X", "c1")
+
+    def test_a_reentered_position_is_explained_with_its_own_rank_and_share(
+        self, ledger: SpecLedger
+    ) -> None:
+        # Given L liquidated in c1 after realizing 50, then short 5 @ 90 to the mark 80
+        run(ledger, *a_liquidated_trader_reenters())
+        document = explain(ledger, "L", "c1")
+        text = texts(document)
+        # Then the liquidated position is named and not ranked; its 50 realized is not in the
+        # new position's profit, which is measured from the new entry price
+        assert "the position liquidated in the cycle is not ranked" in text
+        assert "50.00000000 realized by closes before the liquidation" in text
+        assert (
+            "the short of 5 opened afterwards made 50.00000000 in the cycle = 0.00000000 "
+            "realized by closes + 5 x (80 - 90) x -1 = 50.00000000" in text
+        )
+        # And the new position's step names its rank and its share
+        assert (
+            "ranked 4 of 4, selected. Share = 40.00000000 x 50.00000000 / 250.00000000 = 8" in text
+        )
+        assert (document["share"], document["participated"]) == ("8.00000000", True)
+        row = document["positions"][0]
+        assert (row["rank"], row["profit"], row["realized"], row["liquidated"]) == (
+            4,
+            "50.00000000",
+            "0.00000000",
+            False,
+        )
+        assert row["realized_liquidated"] == "50.00000000"
+        assert all(step["events"] for step in document["steps"])
+
+    def test_a_liquidated_trader_who_does_not_reenter_is_told_why_it_bore_nothing(
+        self, ledger: SpecLedger
+    ) -> None:
+        run(ledger, *a_liquidated_trader_reenters(reenter=False))
+        document = explain(ledger, "L", "c1")
+        assert (document["share"], document["participated"]) == ("0.00000000", False)
+        assert "liquidated in the cycle, so it is not ranked and bears nothing" in texts(document)
+        row = document["positions"][0]
+        assert (row["rank"], row["realized"], row["liquidated"]) == (None, "50.00000000", True)
+        assert "realized_liquidated" not in row
 
 
 class TestExplainOnSQLite(ExplainSpec, OnSQLite):
