@@ -125,6 +125,18 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
                 "(position bigint PRIMARY KEY, chain_hash bytea NOT NULL)"
             ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.chain_table))
         )
+        # The library's statement with its parameter sent in binary (%b for %s): its text form
+        # hex-escapes every state and the server parses it back, 4 s of CPU for a settlement's
+        # 100 chunks of 1 MB against 0.9 s in binary (docs/storage.md).
+        self.insert_events_statement = SQL(
+            "INSERT INTO {events} AS t (originator_id, originator_version, topic, state) "
+            "SELECT originator_id, originator_version, topic, state "
+            "FROM unnest(%b::{schema}.{event_type}[]) RETURNING notification_id"
+        ).format(
+            events=self._events(),
+            schema=Identifier(self.datastore.schema),
+            event_type=Identifier(self.stored_event_type_name),
+        )
 
     def _chain(self) -> Any:
         return SQL("{schema}.{table}").format(
