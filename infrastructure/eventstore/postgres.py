@@ -1,9 +1,9 @@
 """The PostgreSQL event store: eventsourcing's recorders with the audit chain.
 
-Events are inserted in chunks of INSERT_CHUNK per statement in one plain transaction, with
-their chain rows, after the table lock and the check of the versions a batch only read; tables
-are created under an advisory lock per schema, and under it the events' state column is set to
-be stored uncompressed; bulk look-ups probe the index per id.
+Events are inserted in chunks of INSERT_CHUNK per statement, sent as a binary parameter, in one
+plain transaction, with their chain rows, after the table lock and the check of the versions a
+batch only read; tables are created under an advisory lock per schema, and under it the events'
+state column is set to be stored uncompressed; bulk look-ups probe the index per id.
 `PostgresChainedFactory` is what PERSISTENCE_MODULE names for a `postgresql://` URL.
 """
 
@@ -78,7 +78,7 @@ class LockedCreation:
 
 def store_uncompressed(conn: Connection[DictRow], schema: str, table: str, column: str) -> None:
     """Storage EXTERNAL for the column: large values out of line, never compressed (pglz took
-    seconds of server CPU a settlement: docs/storage.md). A catalog read when already set;
+    2.5 s of server CPU for a settlement's chunks: docs/storage.md). A catalog read when set;
     otherwise an ALTER that changes the catalog only (values stored before stay as they are)
     under an ACCESS EXCLUSIVE lock, waited for STORAGE_LOCK_TIMEOUT at most."""
     row = conn.execute(
@@ -126,7 +126,7 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
             ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.chain_table))
         )
         # The library's statement with its parameter sent in binary (%b for %s): its text form
-        # hex-escapes every state and the server parses it back, 4 s of CPU for a settlement's
+        # hex-escapes every state and the server parses it back, 3.6 s of CPU for a settlement's
         # 100 chunks of 1 MB against 0.9 s in binary (docs/storage.md).
         self.insert_events_statement = SQL(
             "INSERT INTO {events} AS t (originator_id, originator_version, topic, state) "
