@@ -26,7 +26,8 @@ from infrastructure.apply.runner import ApplyResult, apply_lines, apply_source
 from infrastructure.entrypoints.http.app import create_app
 from infrastructure.entrypoints.http.tokens import create_token
 from infrastructure.eventstore.database_url import Database, postgres_connection
-from infrastructure.eventstore.postgres import PostgresChainedFactory, creation_lock_key
+from infrastructure.eventstore.postgres import PostgresChainedFactory
+from infrastructure.eventstore.postgres_tables import creation_lock_key
 from tests.support.books import check_books
 from tests.support.crashing import GAVE_UP
 from tests.support.databases import OnPostgreSQL, OnSQLite, database_closers
