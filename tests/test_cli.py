@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from infrastructure.eventstore.database_url import open_ledger
+from infrastructure.eventstore.database_url import open_ledger, sqlite_url
 from tests.databases import fresh_database
 from tests.support import line
 from tests.test_settlement_spec import three_winners_and_a_crash
@@ -19,8 +19,9 @@ LOSSLEDGER = str(Path(sys.executable).parent / "lossledger")
 
 
 def lossledger(*arguments: str, db: Path | str) -> subprocess.CompletedProcess[str]:
-    """Run the console script; `db` is a SQLite file or a database URL."""
-    url = db if isinstance(db, str) else f"sqlite:///{db}"
+    """Run the console script; `db` is a SQLite file (a Path) or a database URL (a str)."""
+    # a URL handed on as a Path is refused here, not made into a directory named 'postgresql:'
+    url = db if isinstance(db, str) else sqlite_url(db)
     return subprocess.run(
         [LOSSLEDGER, *arguments, "--db", url],
         capture_output=True,

@@ -2,7 +2,9 @@
 
 `sqlite:///FILE` is the embedded default; `postgresql://USER[:PASSWORD]@HOST[:PORT]/DB[?schema=S]`
 is the production backend (eventsourcing.postgres, chosen by measurement: docs/storage.md).
-The read-model tables live in the same database (and schema).
+The read-model tables live in the same database (and schema): a URL is accepted only when the
+event store and the read models read it as the same database. Reading a URL has no side
+effects; a store's directory or schema is created only where a store is created.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+from sqlalchemy.engine import URL
+
 from domain.core.errors import LedgerError
 from domain.ledger import LossLedger
 
 DEFAULT_DB_URL = "sqlite:///lossledger.db"
 DB_ENV = "LOSSLEDGER_DB"
 SCHEMA_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 class DatabaseUrlError(LedgerError):
@@ -42,20 +47,10 @@ class Database:
 
 
 def parse_database(url: str) -> Database:
+    """The settings a URL names; nothing is opened or created (see `open_ledger`)."""
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
-        # sqlite:///relative.db and sqlite:////absolute/path.db, as SQLAlchemy writes them.
-        path = url.removeprefix("sqlite:///")
-        if not path or path == url:
-            raise DatabaseUrlError(f"a SQLite URL names a file: sqlite:///lossledger.db, not {url}")
-        file = Path(path).expanduser()
-        file.resolve().parent.mkdir(parents=True, exist_ok=True)
-        env = {
-            "PERSISTENCE_MODULE": "infrastructure.eventstore.chain:SQLiteChainedFactory",
-            "SQLITE_DBNAME": str(file),
-            "SQLITE_LOCK_TIMEOUT": "30",
-        }
-        return Database(url, "sqlite", env, f"sqlite:///{file}")
+        return _sqlite(url)
     if parsed.scheme in ("postgresql", "postgres", "postgresql+psycopg"):
         return _postgres(url)
     raise DatabaseUrlError(
@@ -63,21 +58,69 @@ def parse_database(url: str) -> Database:
     )
 
 
+def sqlite_url(file: Path) -> str:
+    """The URL of a SQLite file; refused like the URL would be (a URL made into a Path, say)."""
+    return parse_database(f"sqlite:///{file}").url
+
+
+def _sqlite(url: str) -> Database:
+    # sqlite:///relative.db and sqlite:////absolute/path.db, as SQLAlchemy writes them.
+    path = url.removeprefix("sqlite:///")
+    if not path or path == url:
+        raise DatabaseUrlError(f"a SQLite URL names a file: sqlite:///lossledger.db, not {url}")
+    _check_sqlite_path(path, url)
+    file = str(Path(path).expanduser())
+    env = {
+        "PERSISTENCE_MODULE": "infrastructure.eventstore.chain:SQLiteChainedFactory",
+        "SQLITE_DBNAME": file,
+        "SQLITE_LOCK_TIMEOUT": "30",
+    }
+    # built, not written as text: SQLAlchemy would decode a '%' that the event store keeps
+    sqlalchemy_url = URL.create("sqlite", database=file).render_as_string()
+    return Database(url, "sqlite", env, sqlalchemy_url)
+
+
+def _check_sqlite_path(path: str, url: str) -> None:
+    """The event store (sqlite3 with URIs on) and the read models (SQLAlchemy) read a SQLite
+    path alike only when it is a plain file name: refuse what either would read otherwise."""
+    if "?" in path:
+        # SQLAlchemy drops a query string, the event store keeps it in the file name
+        raise DatabaseUrlError(f"a SQLite path cannot contain '?' (a query string): {url}")
+    if "://" in path:
+        raise DatabaseUrlError(f"a SQLite path cannot contain '://' (a URL in a URL): {url}")
+    scheme = URL_SCHEME.match(path)
+    if scheme:  # 'file:' opens a URI for the event store; 'postgresql:/' is a URL made a path
+        raise DatabaseUrlError(
+            f"a SQLite path cannot begin with a URL scheme ('{scheme.group(0)}'): {url}"
+        )
+    if ":memory:" in path or "mode=memory" in path:
+        raise DatabaseUrlError(
+            f"an in-memory SQLite database would be two databases, one for the event store "
+            f"and one for the read models: name a file, not {url}"
+        )
+
+
 def _postgres(url: str) -> Database:
     parsed = urlparse(url)
-    dbname = parsed.path.lstrip("/")
+    dbname = unquote(parsed.path.removeprefix("/"))
     if not dbname or not parsed.hostname:
         raise DatabaseUrlError(f"a PostgreSQL URL names a host and a database: {url!r}")
-    schema = parse_qs(parsed.query).get("schema", [None])[0]
-    if schema is not None and not SCHEMA_PATTERN.match(schema):
-        raise DatabaseUrlError(f"schema must be a lower-case SQL identifier, got {schema!r}")
+    if "/" in dbname:
+        raise DatabaseUrlError(f"a PostgreSQL URL names one database after the host: {url!r}")
+    try:
+        port = parsed.port or 5432
+    except ValueError:
+        raise DatabaseUrlError(f"a PostgreSQL URL's port is a number: {url!r}") from None
+    schema = _schema(parsed.query, parsed.fragment, url)
+    user = unquote(parsed.username or "postgres")
+    password = unquote(parsed.password or "")
     env = {
         "PERSISTENCE_MODULE": "infrastructure.eventstore.chain:PostgresChainedFactory",
         "POSTGRES_DBNAME": dbname,
         "POSTGRES_HOST": parsed.hostname,
-        "POSTGRES_PORT": str(parsed.port or 5432),
-        "POSTGRES_USER": unquote(parsed.username or "postgres"),
-        "POSTGRES_PASSWORD": unquote(parsed.password or ""),
+        "POSTGRES_PORT": str(port),
+        "POSTGRES_USER": user,
+        "POSTGRES_PASSWORD": password,
         "POSTGRES_LOCK_TIMEOUT": "30",
         "POSTGRES_POOL_SIZE": "4",
         "POSTGRES_MAX_OVERFLOW": "4",
@@ -91,13 +134,31 @@ def _postgres(url: str) -> Database:
     }
     if schema:
         env["POSTGRES_SCHEMA"] = schema
-    credentials = unquote(parsed.username or "postgres")
-    if parsed.password:
-        credentials += f":{parsed.password}"
-    sqlalchemy_url = (
-        f"postgresql+psycopg://{credentials}@{parsed.hostname}:{parsed.port or 5432}/{dbname}"
-    )
+    sqlalchemy_url = URL.create(
+        "postgresql+psycopg",
+        username=user,
+        password=password or None,
+        host=parsed.hostname,
+        port=port,
+        database=dbname,
+    ).render_as_string(hide_password=False)
     return Database(url, "postgresql", env, sqlalchemy_url, schema)
+
+
+def _schema(query: str, fragment: str, url: str) -> str | None:
+    """The schema of `?schema=S`; any other parameter would be ignored by one side or both."""
+    parameters = parse_qs(query, keep_blank_values=True)
+    unknown = sorted(set(parameters) - {"schema"})
+    if unknown or fragment:
+        named = repr(unknown[0]) if unknown else f"#{fragment}"
+        raise DatabaseUrlError(f"a PostgreSQL URL takes only ?schema=NAME, not {named}: {url!r}")
+    schemas = parameters.get("schema", [])
+    if len(schemas) > 1:
+        raise DatabaseUrlError(f"a PostgreSQL URL names one schema: {url!r}")
+    schema = schemas[0] if schemas else None
+    if schema is not None and not SCHEMA_PATTERN.match(schema):
+        raise DatabaseUrlError(f"schema must be a lower-case SQL identifier, got {schema!r}")
+    return schema
 
 
 def postgres_connection(database: Database, search_path: str | None = None) -> Any:
@@ -129,7 +190,23 @@ def ensure_schema(database: Database) -> None:
         postgres_admin(database, f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"')
 
 
-def open_ledger(url: str | None = None) -> LossLedger:
-    database = parse_database(db_url(url))
+def create_store_place(database: Database) -> None:
+    """Where a store is about to be created, what the event store does not create itself: the
+    SQLite file's directory, or the PostgreSQL schema named in the URL."""
+    if database.backend == "sqlite":
+        directory = Path(database.env["SQLITE_DBNAME"]).resolve().parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DatabaseUrlError(
+                f"cannot create the directory {directory} of {database.url}: {error.strerror}"
+            ) from None
+        return
     ensure_schema(database)
+
+
+def open_ledger(url: str | None = None) -> LossLedger:
+    """The ledger at a database URL, created there if there is none yet."""
+    database = parse_database(db_url(url))
+    create_store_place(database)
     return LossLedger(env=database.env)

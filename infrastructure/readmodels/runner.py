@@ -17,7 +17,12 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.pool import NullPool
 
 from domain.ledger import LossLedger
-from infrastructure.eventstore.database_url import Database, db_url, ensure_schema, parse_database
+from infrastructure.eventstore.database_url import (
+    Database,
+    create_store_place,
+    db_url,
+    parse_database,
+)
 from infrastructure.readmodels.tables import (
     READ_MODELS,
     balances,
@@ -319,7 +324,7 @@ class Batch:
 def open_with_read_models(url: str | None = None) -> tuple[LossLedger, ReadModels]:
     """The ledger at a database URL, and its read models in the same database."""
     database = parse_database(db_url(url))
-    ensure_schema(database)
+    create_store_place(database)
     ledger = LossLedger(env=database.env)
     return ledger, ReadModels(ledger, database)
 

@@ -1,0 +1,1 @@
+"""Specifications through real processes: the CLI, servers, kills."""

@@ -1,0 +1,1 @@
+"""Specifications in process, on both backends."""
