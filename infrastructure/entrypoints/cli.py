@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -59,6 +60,15 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+@contextmanager
+def refusals(code: int = 1) -> Iterator[None]:
+    """A LedgerError raised inside ends the command: its one line on stderr, this exit status."""
+    try:
+        yield
+    except LedgerError as error:
+        raise fail(str(error), code) from None
+
+
 def show(
     document: dict[str, Any], as_json: bool, printer: Callable[[Console, dict[str, Any]], None]
 ) -> None:
@@ -70,10 +80,8 @@ def show(
 
 
 def read_models(db: str | None) -> ReadModels:
-    try:
+    with refusals(2):
         _ledger, models = open_with_read_models(db)
-    except LedgerError as error:
-        raise fail(str(error), 2) from None
     return models
 
 
@@ -86,10 +94,8 @@ def apply_command(
     """Apply a command file: idempotent by id; stops at the first refusal."""
     if not file.is_file():
         raise fail(f"no such command file: {file}", 2)
-    try:
+    with refusals(2):
         ledger, models = open_with_read_models(db)
-    except LedgerError as error:
-        raise fail(str(error), 2) from None
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -100,11 +106,9 @@ def apply_command(
         transient=True,
     ) as progress:
         task = progress.add_task(f"applying {file.name}", total=file.stat().st_size)
-        try:
+        with refusals(2):  # a setting it cannot run with (LOSSLEDGER_APPLY_ATTEMPTS)
             # a batch that conflicts with another writer is retried inside, up to the bound
             result = apply_file(ledger, file, lambda size: progress.advance(task, size))
-        except LedgerError as error:  # a setting it cannot run with (LOSSLEDGER_APPLY_ATTEMPTS)
-            raise fail(str(error), 2) from None
     models.catch_up()  # what was applied is projected, even when a later line was refused
     summary = (
         f"{result.applied} applied, {result.already_applied} already applied, "
@@ -126,10 +130,8 @@ def cycle_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON document.")] = False,
 ) -> None:
     """The settlement of a cycle: waterfall, participants, digest."""
-    try:
+    with refusals():
         document = cycle_document(open_ledger(db), cycle)
-    except LedgerError as error:
-        raise fail(str(error)) from None
     show(document, as_json, print_cycle)
 
 
@@ -139,10 +141,8 @@ def cycle_replay(
     db: DbOption = None,
 ) -> None:
     """Recompute a cycle from its recorded events and compare it field by field."""
-    try:
+    with refusals():
         replay = replay_cycle(open_ledger(db), cycle)
-    except LedgerError as error:
-        raise fail(str(error)) from None
     differences = replay.differences
     if differences:
         raise fail(
@@ -164,10 +164,8 @@ def demo_command(
     """Generate a market with a flash crash, apply it, settle, print the cycle report."""
     from infrastructure.tools.demo import run_demo
 
-    try:
+    with refusals():
         run_demo(console, errors, db, accounts, seed, out)
-    except LedgerError as error:
-        raise fail(str(error)) from None
 
 
 @app.command("bench")
@@ -203,12 +201,10 @@ def bench_command(
     # stopped with SIGTERM, a long run still drops its PostgreSQL schema and temporary files
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
 
-    try:
+    with refusals():
         figures = run_bench(
             positions, seed=seed, db=db, keep=keep, phase=phase, repeats=repeats, profile=profile
         )
-    except LedgerError as error:
-        raise fail(str(error)) from None
     if as_json:
         print(json.dumps(figures))
         return
@@ -230,12 +226,10 @@ def history_command(
     ] = None,
 ) -> None:
     """The account's fund-flow entries and its balance, as of a business time when asked."""
-    try:
+    with refusals():
         _ledger, models = open_with_read_models(db)
         models.catch_up()
         document = account_history(models.engine, account, parse_as_of(as_of))
-    except LedgerError as error:
-        raise fail(str(error)) from None
     show(document, as_json, print_history)
 
 
@@ -269,10 +263,8 @@ def explain_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON document.")] = False,
 ) -> None:
     """Why the account bore what it bore in a cycle, step by step, citing the events."""
-    try:
+    with refusals():
         document = explain(open_ledger(db), account, cycle)
-    except LedgerError as error:
-        raise fail(str(error)) from None
     show(document, as_json, print_explanation)
 
 
@@ -283,10 +275,8 @@ def audit_export(
     db: DbOption = None,
 ) -> None:
     """Export a cycle's events, participants, postings, chain segment and an HTML report."""
-    try:
+    with refusals():
         written = export_cycle(open_ledger(db), cycle, out)
-    except LedgerError as error:
-        raise fail(str(error)) from None
     console.print(
         f"exported cycle {cycle} to {out}: {written['events']} events, "
         f"{written['participants']} participants, {written['postings']} postings, "
@@ -302,10 +292,8 @@ def verify_command(
     start: Annotated[int, typer.Option("--from", min=1, help="First log position.")] = 1,
 ) -> None:
     """Recompute the audit chain of the whole store (or from a position) and check it."""
-    try:
+    with refusals(2):
         ledger = open_ledger(db)
-    except LedgerError as error:
-        raise fail(str(error), 2) from None
     try:
         result = verify(ledger.recorder, start)  # type: ignore[arg-type]
     except Exception as error:  # a store that cannot be read is no verdict on the chain
@@ -356,10 +344,8 @@ def token_create(
 ) -> None:
     """Create a bearer token; it is printed once and stored only as a hash."""
     models = read_models(db)
-    try:
+    with refusals(2):
         token = create_token(models.engine, role, account)
-    except LedgerError as error:
-        raise fail(str(error), 2) from None
     sys.stdout.write(token + "\n")
 
 
@@ -374,10 +360,8 @@ def serve_command(
 
     from infrastructure.entrypoints.http.app import create_app
 
-    try:
+    with refusals(2):
         api = create_app(db)
-    except LedgerError as error:
-        raise fail(str(error), 2) from None
     uvicorn.run(api, host=host, port=port, log_level="warning")
 
 
