@@ -25,10 +25,15 @@ DEFAULT_DB_URL = "sqlite:///lossledger.db"
 DB_ENV = "LOSSLEDGER_DB"
 SCHEMA_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+CONNECT_SECONDS = 5  # a PostgreSQL server that has not answered by then is reported unreachable
 
 
 class DatabaseUrlError(LedgerError):
     """Raised when a database URL names a backend or a place the ledger cannot use."""
+
+
+class DatabaseUnreachableError(LedgerError):
+    """Raised when the PostgreSQL server of a URL does not answer or has no such database."""
 
 
 def db_url(explicit: str | None = None) -> str:
@@ -162,19 +167,37 @@ def _schema(query: str, fragment: str, url: str) -> str | None:
 
 
 def postgres_connection(database: Database, search_path: str | None = None) -> Any:
-    """An autocommit psycopg connection to the database a PostgreSQL URL names."""
+    """An autocommit psycopg connection to the database a PostgreSQL URL names; a server that
+    does not answer within CONNECT_SECONDS, or has no such database, is one DatabaseUnreachable
+    line (the event store's pool would wait 30 s, then raise through a page of traceback)."""
     import psycopg
 
     env = database.env
-    return psycopg.connect(
-        dbname=env["POSTGRES_DBNAME"],
-        host=env["POSTGRES_HOST"],
-        port=int(env["POSTGRES_PORT"]),
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"] or None,
-        autocommit=True,
-        options=f"-c search_path={search_path}" if search_path else None,
-    )
+    try:
+        return psycopg.connect(
+            dbname=env["POSTGRES_DBNAME"],
+            host=env["POSTGRES_HOST"],
+            port=int(env["POSTGRES_PORT"]),
+            user=env["POSTGRES_USER"],
+            password=env["POSTGRES_PASSWORD"] or None,
+            autocommit=True,
+            connect_timeout=CONNECT_SECONDS,
+            options=f"-c search_path={search_path}" if search_path else None,
+        )
+    except psycopg.OperationalError as error:
+        raise DatabaseUnreachableError(_unreachable(database, error)) from None
+
+
+def _unreachable(database: Database, error: Exception) -> str:
+    env = database.env
+    where = f"{env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}"
+    dbname = env["POSTGRES_DBNAME"]
+    reason = " ".join(str(error).split())
+    if f'database "{dbname}" does not exist' in reason:
+        return f'no PostgreSQL database "{dbname}" at {where}'
+    # psycopg says 'connection failed: connection to server at "H", port P failed: REASON'
+    reason = reason.rsplit(" failed: ", 1)[-1]
+    return f"cannot connect to PostgreSQL at {where} (database {dbname}): {reason}"
 
 
 def postgres_admin(database: Database, statement: str) -> None:
@@ -202,7 +225,11 @@ def create_store_place(database: Database) -> None:
                 f"cannot create the directory {directory} of {database.url}: {error.strerror}"
             ) from None
         return
-    ensure_schema(database)
+    # connecting first, with a URL without a schema too: the server answers and the database
+    # exists, or one line says which not
+    with postgres_connection(database) as connection:
+        if database.schema:  # checked against SCHEMA_PATTERN: a plain SQL identifier
+            connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"'.encode())
 
 
 def open_ledger(url: str | None = None) -> LossLedger:

@@ -18,6 +18,7 @@ from sqlalchemy.pool import NullPool
 
 from domain.ledger import LossLedger
 from infrastructure.eventstore.database_url import (
+    CONNECT_SECONDS,
     Database,
     create_store_place,
     db_url,
@@ -60,7 +61,11 @@ def make_engine(database: Database) -> Engine:
         return create_engine(
             database.sqlalchemy_url, connect_args={"timeout": 30}, poolclass=NullPool
         )
-    engine = create_engine(database.sqlalchemy_url, pool_pre_ping=True)
+    engine = create_engine(
+        database.sqlalchemy_url,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": CONNECT_SECONDS},
+    )
     if database.schema:
         engine = engine.execution_options(schema_translate_map={None: database.schema})
     return engine
