@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn
 
 from domain.core.errors import LedgerError
+from domain.ledger import LossLedger
 from domain.queries.cycle_report import cycle_document, replay_cycle
 from domain.queries.explain import explain
 from infrastructure.apply.runner import apply_file
@@ -23,10 +24,21 @@ from infrastructure.audit.export import export_cycle
 from infrastructure.audit.verify import verify
 from infrastructure.entrypoints.console import print_cycle, print_explanation, print_history
 from infrastructure.entrypoints.http.tokens import create_token
-from infrastructure.eventstore.database_url import DB_ENV, open_ledger
+from infrastructure.eventstore.database_url import (
+    DB_ENV,
+    db_url,
+    open_existing_ledger,
+    parse_database,
+    require_ledger,
+)
 from infrastructure.readmodels.queries import account_history, parse_as_of
 from infrastructure.readmodels.reconcile import reconcile
-from infrastructure.readmodels.runner import ReadModels, follow, open_with_read_models
+from infrastructure.readmodels.runner import (
+    ReadModels,
+    follow,
+    open_existing_with_read_models,
+    open_with_read_models,
+)
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -79,9 +91,19 @@ def show(
         printer(console, document)
 
 
-def read_models(db: str | None) -> ReadModels:
+# Only apply, demo and token create create a store; every other command opens the ledger stored
+# at the URL, or stops with "no ledger at URL" (infrastructure/eventstore/database_url.py).
+
+
+def existing_ledger(db: str | None) -> LossLedger:
     with refusals(2):
-        _ledger, models = open_with_read_models(db)
+        ledger = open_existing_ledger(db)
+    return ledger
+
+
+def existing_read_models(db: str | None) -> ReadModels:
+    with refusals(2):
+        _ledger, models = open_existing_with_read_models(db)
     return models
 
 
@@ -130,8 +152,9 @@ def cycle_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON document.")] = False,
 ) -> None:
     """The settlement of a cycle: waterfall, participants, digest."""
+    ledger = existing_ledger(db)
     with refusals():
-        document = cycle_document(open_ledger(db), cycle)
+        document = cycle_document(ledger, cycle)
     show(document, as_json, print_cycle)
 
 
@@ -141,8 +164,9 @@ def cycle_replay(
     db: DbOption = None,
 ) -> None:
     """Recompute a cycle from its recorded events and compare it field by field."""
+    ledger = existing_ledger(db)
     with refusals():
-        replay = replay_cycle(open_ledger(db), cycle)
+        replay = replay_cycle(ledger, cycle)
     differences = replay.differences
     if differences:
         raise fail(
@@ -226,8 +250,8 @@ def history_command(
     ] = None,
 ) -> None:
     """The account's fund-flow entries and its balance, as of a business time when asked."""
+    models = existing_read_models(db)
     with refusals():
-        _ledger, models = open_with_read_models(db)
         models.catch_up()
         document = account_history(models.engine, account, parse_as_of(as_of))
     show(document, as_json, print_history)
@@ -236,7 +260,7 @@ def history_command(
 @projections_app.command("rebuild")
 def projections_rebuild(db: DbOption = None) -> None:
     """Drop every read model and rebuild it from the event log."""
-    models = read_models(db)
+    models = existing_read_models(db)
     applied = models.rebuild()
     console.print(f"read models rebuilt from {applied} events", highlight=False)
 
@@ -250,7 +274,7 @@ def projections_follow(
     ] = None,
 ) -> None:
     """Keep the read models caught up in the background: poll the log and apply what is new."""
-    models = read_models(db)
+    models = existing_read_models(db)
     applied = follow(models, interval, max_seconds)
     console.print(f"followed the log: {applied} events applied", highlight=False)
 
@@ -263,8 +287,9 @@ def explain_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON document.")] = False,
 ) -> None:
     """Why the account bore what it bore in a cycle, step by step, citing the events."""
+    ledger = existing_ledger(db)
     with refusals():
-        document = explain(open_ledger(db), account, cycle)
+        document = explain(ledger, account, cycle)
     show(document, as_json, print_explanation)
 
 
@@ -275,8 +300,9 @@ def audit_export(
     db: DbOption = None,
 ) -> None:
     """Export a cycle's events, participants, postings, chain segment and an HTML report."""
+    ledger = existing_ledger(db)
     with refusals():
-        written = export_cycle(open_ledger(db), cycle, out)
+        written = export_cycle(ledger, cycle, out)
     console.print(
         f"exported cycle {cycle} to {out}: {written['events']} events, "
         f"{written['participants']} participants, {written['postings']} postings, "
@@ -292,8 +318,7 @@ def verify_command(
     start: Annotated[int, typer.Option("--from", min=1, help="First log position.")] = 1,
 ) -> None:
     """Recompute the audit chain of the whole store (or from a position) and check it."""
-    with refusals(2):
-        ledger = open_ledger(db)
+    ledger = existing_ledger(db)
     try:
         result = verify(ledger.recorder, start)  # type: ignore[arg-type]
     except Exception as error:  # a store that cannot be read is no verdict on the chain
@@ -316,7 +341,7 @@ def reconcile_command(
     ] = False,
 ) -> None:
     """Check every read model against the aggregates and the zero-sum rule."""
-    models = read_models(db)
+    models = existing_read_models(db)
     models.catch_up()
     discrepancies = reconcile(models)
     if as_json:
@@ -343,8 +368,8 @@ def token_create(
     db: DbOption = None,
 ) -> None:
     """Create a bearer token; it is printed once and stored only as a hash."""
-    models = read_models(db)
     with refusals(2):
+        _ledger, models = open_with_read_models(db)  # a first token may come before any command
         token = create_token(models.engine, role, account)
     sys.stdout.write(token + "\n")
 
@@ -361,6 +386,7 @@ def serve_command(
     from infrastructure.entrypoints.http.app import create_app
 
     with refusals(2):
+        require_ledger(parse_database(db_url(db)))
         api = create_app(db)
     uvicorn.run(api, host=host, port=port, log_level="warning")
 

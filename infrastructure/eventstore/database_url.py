@@ -5,12 +5,23 @@ is the production backend (eventsourcing.postgres, chosen by measurement: docs/s
 The read-model tables live in the same database (and schema): a URL is accepted only when the
 event store and the read models read it as the same database. Reading a URL has no side
 effects; a store's directory or schema is created only where a store is created.
+
+A ledger is stored at a URL when its events table is there: for SQLite, the file exists and is
+a database holding `stored_events`; for PostgreSQL, the server answers, the database exists and
+its schema (`public` when the URL names none) holds `lossledger_events`. Only `open_ledger`
+creates a ledger (`apply`, `demo`, `token create` and the library open with it); every other
+command opens with `open_existing_ledger`, which on a URL without a ledger raises NoLedgerError
+("no ledger at URL") having created nothing, and opens the event store without creating its
+tables. The read models derive from the log: a command may create and catch up the read-model
+tables of a ledger that is stored.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +36,10 @@ DEFAULT_DB_URL = "sqlite:///lossledger.db"
 DB_ENV = "LOSSLEDGER_DB"
 SCHEMA_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+# the events table of each backend, as eventsourcing names it: the SQLite recorder's default,
+# the PostgreSQL factory's application name + "_events"
+SQLITE_EVENTS_TABLE = "stored_events"
+POSTGRES_EVENTS_TABLE = f"{LossLedger.name}_events"
 CONNECT_SECONDS = 5  # a PostgreSQL server that has not answered by then is reported unreachable
 
 
@@ -34,6 +49,10 @@ class DatabaseUrlError(LedgerError):
 
 class DatabaseUnreachableError(LedgerError):
     """Raised when the PostgreSQL server of a URL does not answer or has no such database."""
+
+
+class NoLedgerError(LedgerError):
+    """Raised when a command that creates no ledger is given a URL where none is stored."""
 
 
 def db_url(explicit: str | None = None) -> str:
@@ -237,3 +256,49 @@ def open_ledger(url: str | None = None) -> LossLedger:
     database = parse_database(db_url(url))
     create_store_place(database)
     return LossLedger(env=database.env)
+
+
+def shown(url: str) -> str:
+    """A URL as messages print it: a password in it masked."""
+    password = urlparse(url).password
+    return url.replace(f":{password}@", ":***@", 1) if password else url
+
+
+def ledger_exists(database: Database) -> bool:
+    """Whether a ledger is stored there (the module's docstring); creates nothing."""
+    if database.backend == "sqlite":
+        file = Path(database.env["SQLITE_DBNAME"]).expanduser()
+        if not file.is_file():
+            return False
+        try:  # read-only: a file removed meanwhile is not created again
+            uri = f"{file.resolve().as_uri()}?mode=ro"
+            with closing(sqlite3.connect(uri, uri=True)) as connection:
+                found = connection.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                    (SQLITE_EVENTS_TABLE,),
+                ).fetchone()
+        except sqlite3.DatabaseError:  # not a SQLite database
+            return False
+        return found is not None
+    with postgres_connection(database) as connection:
+        found = connection.execute(
+            "SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = %s AND tablename = %s",
+            (database.schema or "public", POSTGRES_EVENTS_TABLE),
+        ).fetchone()
+    return found is not None
+
+
+def require_ledger(database: Database) -> None:
+    if not ledger_exists(database):
+        raise NoLedgerError(f"no ledger at {shown(database.url)}")
+
+
+def existing_ledger(database: Database) -> LossLedger:
+    """The ledger stored there, its event store opened without creating a table."""
+    require_ledger(database)
+    return LossLedger(env={**database.env, "CREATE_TABLE": "n"})
+
+
+def open_existing_ledger(url: str | None = None) -> LossLedger:
+    """The ledger stored at a database URL; NoLedgerError, having created nothing, if none is."""
+    return existing_ledger(parse_database(db_url(url)))

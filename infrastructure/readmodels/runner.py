@@ -22,6 +22,7 @@ from infrastructure.eventstore.database_url import (
     Database,
     create_store_place,
     db_url,
+    existing_ledger,
     parse_database,
 )
 from infrastructure.readmodels.tables import (
@@ -331,6 +332,14 @@ def open_with_read_models(url: str | None = None) -> tuple[LossLedger, ReadModel
     database = parse_database(db_url(url))
     create_store_place(database)
     ledger = LossLedger(env=database.env)
+    return ledger, ReadModels(ledger, database)
+
+
+def open_existing_with_read_models(url: str | None = None) -> tuple[LossLedger, ReadModels]:
+    """The ledger stored at a database URL and its read models, which are created if missing
+    (they derive from the log); NoLedgerError, having created nothing, if no ledger is stored."""
+    database = parse_database(db_url(url))
+    ledger = existing_ledger(database)
     return ledger, ReadModels(ledger, database)
 
 
