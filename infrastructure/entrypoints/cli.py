@@ -91,11 +91,9 @@ def show(
         printer(console, document)
 
 
-# Only apply, demo and token create create a store; every other command opens the ledger stored
-# at the URL, or stops with "no ledger at URL" (infrastructure/eventstore/database_url.py).
-
-
 def existing_ledger(db: str | None) -> LossLedger:
+    """The ledger stored at the URL, or exit 2 with "no ledger at URL": only apply, demo and
+    token create create a store (infrastructure/eventstore/database_url.py)."""
     with refusals(2):
         ledger = open_existing_ledger(db)
     return ledger
