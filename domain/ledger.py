@@ -161,6 +161,17 @@ class LossLedger(Application[UUID]):
     def discard(self) -> None:
         self.unit.discard()
 
+    def close(self) -> None:
+        """Save what the accepted commands changed, then release the store: a command answered
+        "applied" is not dropped by closing (`discard` first drops it on purpose). A refused
+        command left nothing to save; a save that fails is raised, the store released all the
+        same."""
+        try:
+            if self.unit.pending:
+                self.flush()
+        finally:
+            super().close()
+
     def execute_batch(self, lines: list[str]) -> list[str]:
         """Execute and save a batch of lines: the commands before a refusal are saved, the
         refused one writes nothing, and its error is raised. No retry: a conflicting save

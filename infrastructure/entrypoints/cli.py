@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn
 
 from domain.core.errors import LedgerError
+from domain.ledger import LossLedger
 from domain.queries.cycle_report import cycle_document
 from domain.queries.explain import explain
 from domain.queries.replay import replay_cycle
@@ -23,10 +25,21 @@ from infrastructure.audit.export import export_cycle
 from infrastructure.audit.verify import verify
 from infrastructure.entrypoints.console import print_cycle, print_explanation, print_history
 from infrastructure.entrypoints.http.tokens import create_token
-from infrastructure.eventstore.database_url import DB_ENV, open_ledger
+from infrastructure.eventstore.database_url import (
+    DB_ENV,
+    db_url,
+    open_existing_ledger,
+    parse_database,
+    require_ledger,
+)
 from infrastructure.readmodels.queries import account_history, parse_as_of
 from infrastructure.readmodels.reconcile import reconcile
-from infrastructure.readmodels.runner import ReadModels, follow, open_with_read_models
+from infrastructure.readmodels.runner import (
+    ReadModels,
+    follow,
+    open_existing_with_read_models,
+    open_with_read_models,
+)
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -60,6 +73,15 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+@contextmanager
+def refusals(code: int = 1) -> Iterator[None]:
+    """A LedgerError raised inside ends the command: its one line on stderr, this exit status."""
+    try:
+        yield
+    except LedgerError as error:
+        raise fail(str(error), code) from None
+
+
 def show(
     document: dict[str, Any], as_json: bool, printer: Callable[[Console, dict[str, Any]], None]
 ) -> None:
@@ -70,11 +92,17 @@ def show(
         printer(console, document)
 
 
-def read_models(db: str | None) -> ReadModels:
-    try:
-        _ledger, models = open_with_read_models(db)
-    except LedgerError as error:
-        raise fail(str(error), 2) from None
+def existing_ledger(db: str | None) -> LossLedger:
+    """The ledger stored at the URL, or exit 2 with "no ledger at URL": only apply, demo and
+    token create create a store (infrastructure/eventstore/database_url.py)."""
+    with refusals(2):
+        ledger = open_existing_ledger(db)
+    return ledger
+
+
+def existing_read_models(db: str | None) -> ReadModels:
+    with refusals(2):
+        _ledger, models = open_existing_with_read_models(db)
     return models
 
 
@@ -87,10 +115,8 @@ def apply_command(
     """Apply a command file: idempotent by id; stops at the first refusal."""
     if not file.is_file():
         raise fail(f"no such command file: {file}", 2)
-    try:
+    with refusals(2):
         ledger, models = open_with_read_models(db)
-    except LedgerError as error:
-        raise fail(str(error), 2) from None
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -101,11 +127,9 @@ def apply_command(
         transient=True,
     ) as progress:
         task = progress.add_task(f"applying {file.name}", total=file.stat().st_size)
-        try:
+        with refusals(2):  # a setting it cannot run with (LOSSLEDGER_APPLY_ATTEMPTS)
             # a batch that conflicts with another writer is retried inside, up to the bound
             result = apply_file(ledger, file, lambda size: progress.advance(task, size))
-        except LedgerError as error:  # a setting it cannot run with (LOSSLEDGER_APPLY_ATTEMPTS)
-            raise fail(str(error), 2) from None
     models.catch_up()  # what was applied is projected, even when a later line was refused
     summary = (
         f"{result.applied} applied, {result.already_applied} already applied, "
@@ -127,10 +151,9 @@ def cycle_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON document.")] = False,
 ) -> None:
     """The settlement of a cycle: waterfall, participants, digest."""
-    try:
-        document = cycle_document(open_ledger(db), cycle)
-    except LedgerError as error:
-        raise fail(str(error)) from None
+    ledger = existing_ledger(db)
+    with refusals():
+        document = cycle_document(ledger, cycle)
     show(document, as_json, print_cycle)
 
 
@@ -140,10 +163,9 @@ def cycle_replay(
     db: DbOption = None,
 ) -> None:
     """Recompute a cycle from its recorded events and compare it field by field."""
-    try:
-        replay = replay_cycle(open_ledger(db), cycle)
-    except LedgerError as error:
-        raise fail(str(error)) from None
+    ledger = existing_ledger(db)
+    with refusals():
+        replay = replay_cycle(ledger, cycle)
     differences = replay.differences
     if differences:
         raise fail(
@@ -165,10 +187,8 @@ def demo_command(
     """Generate a market with a flash crash, apply it, settle, print the cycle report."""
     from infrastructure.tools.demo import run_demo
 
-    try:
+    with refusals():
         run_demo(console, errors, db, accounts, seed, out)
-    except LedgerError as error:
-        raise fail(str(error)) from None
 
 
 @app.command("bench")
@@ -204,12 +224,10 @@ def bench_command(
     # stopped with SIGTERM, a long run still drops its PostgreSQL schema and temporary files
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
 
-    try:
+    with refusals():
         figures = run_bench(
             positions, seed=seed, db=db, keep=keep, phase=phase, repeats=repeats, profile=profile
         )
-    except LedgerError as error:
-        raise fail(str(error)) from None
     if as_json:
         print(json.dumps(figures))
         return
@@ -231,19 +249,17 @@ def history_command(
     ] = None,
 ) -> None:
     """The account's fund-flow entries and its balance, as of a business time when asked."""
-    try:
-        _ledger, models = open_with_read_models(db)
+    models = existing_read_models(db)
+    with refusals():
         models.catch_up()
         document = account_history(models.engine, account, parse_as_of(as_of))
-    except LedgerError as error:
-        raise fail(str(error)) from None
     show(document, as_json, print_history)
 
 
 @projections_app.command("rebuild")
 def projections_rebuild(db: DbOption = None) -> None:
     """Drop every read model and rebuild it from the event log."""
-    models = read_models(db)
+    models = existing_read_models(db)
     applied = models.rebuild()
     console.print(f"read models rebuilt from {applied} events", highlight=False)
 
@@ -257,7 +273,7 @@ def projections_follow(
     ] = None,
 ) -> None:
     """Keep the read models caught up in the background: poll the log and apply what is new."""
-    models = read_models(db)
+    models = existing_read_models(db)
     applied = follow(models, interval, max_seconds)
     console.print(f"followed the log: {applied} events applied", highlight=False)
 
@@ -270,10 +286,9 @@ def explain_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON document.")] = False,
 ) -> None:
     """Why the account bore what it bore in a cycle, step by step, citing the events."""
-    try:
-        document = explain(open_ledger(db), account, cycle)
-    except LedgerError as error:
-        raise fail(str(error)) from None
+    ledger = existing_ledger(db)
+    with refusals():
+        document = explain(ledger, account, cycle)
     show(document, as_json, print_explanation)
 
 
@@ -284,10 +299,9 @@ def audit_export(
     db: DbOption = None,
 ) -> None:
     """Export a cycle's events, participants, postings, chain segment and an HTML report."""
-    try:
-        written = export_cycle(open_ledger(db), cycle, out)
-    except LedgerError as error:
-        raise fail(str(error)) from None
+    ledger = existing_ledger(db)
+    with refusals():
+        written = export_cycle(ledger, cycle, out)
     console.print(
         f"exported cycle {cycle} to {out}: {written['events']} events, "
         f"{written['participants']} participants, {written['postings']} postings, "
@@ -303,10 +317,7 @@ def verify_command(
     start: Annotated[int, typer.Option("--from", min=1, help="First log position.")] = 1,
 ) -> None:
     """Recompute the audit chain of the whole store (or from a position) and check it."""
-    try:
-        ledger = open_ledger(db)
-    except LedgerError as error:
-        raise fail(str(error), 2) from None
+    ledger = existing_ledger(db)
     try:
         result = verify(ledger.recorder, start)  # type: ignore[arg-type]
     except Exception as error:  # a store that cannot be read is no verdict on the chain
@@ -329,7 +340,7 @@ def reconcile_command(
     ] = False,
 ) -> None:
     """Check every read model against the aggregates and the zero-sum rule."""
-    models = read_models(db)
+    models = existing_read_models(db)
     models.catch_up()
     discrepancies = reconcile(models)
     if as_json:
@@ -356,11 +367,9 @@ def token_create(
     db: DbOption = None,
 ) -> None:
     """Create a bearer token; it is printed once and stored only as a hash."""
-    models = read_models(db)
-    try:
+    with refusals(2):
+        _ledger, models = open_with_read_models(db)  # a first token may come before any command
         token = create_token(models.engine, role, account)
-    except LedgerError as error:
-        raise fail(str(error), 2) from None
     sys.stdout.write(token + "\n")
 
 
@@ -375,10 +384,9 @@ def serve_command(
 
     from infrastructure.entrypoints.http.app import create_app
 
-    try:
+    with refusals(2):
+        require_ledger(parse_database(db_url(db)))
         api = create_app(db)
-    except LedgerError as error:
-        raise fail(str(error), 2) from None
     uvicorn.run(api, host=host, port=port, log_level="warning")
 
 

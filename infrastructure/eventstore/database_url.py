@@ -2,17 +2,32 @@
 
 `sqlite:///FILE` is the embedded default; `postgresql://USER[:PASSWORD]@HOST[:PORT]/DB[?schema=S]`
 is the production backend (eventsourcing.postgres, chosen by measurement: docs/storage.md).
-The read-model tables live in the same database (and schema).
+The read-model tables live in the same database (and schema): a URL is accepted only when the
+event store and the read models read it as the same database. Reading a URL has no side
+effects; a store's directory or schema is created only where a store is created.
+
+A ledger is stored at a URL when its events table is there: for SQLite, the file exists and is
+a database holding `stored_events`; for PostgreSQL, the server answers, the database exists and
+its schema (`public` when the URL names none) holds `lossledger_events`. Only `open_ledger`
+creates a ledger (`apply`, `demo`, `token create` and the library open with it); every other
+command opens with `open_existing_ledger`, which on a URL without a ledger raises NoLedgerError
+("no ledger at URL") having created nothing, and opens the event store without creating its
+tables. The read models derive from the log: a command may create and catch up the read-model
+tables of a ledger that is stored.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
+
+from sqlalchemy.engine import URL
 
 from domain.core.errors import LedgerError
 from domain.ledger import LossLedger
@@ -20,10 +35,24 @@ from domain.ledger import LossLedger
 DEFAULT_DB_URL = "sqlite:///lossledger.db"
 DB_ENV = "LOSSLEDGER_DB"
 SCHEMA_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+# the events table of each backend, as eventsourcing names it: the SQLite recorder's default,
+# the PostgreSQL factory's application name + "_events"
+SQLITE_EVENTS_TABLE = "stored_events"
+POSTGRES_EVENTS_TABLE = f"{LossLedger.name}_events"
+CONNECT_SECONDS = 5  # a PostgreSQL server that has not answered by then is reported unreachable
 
 
 class DatabaseUrlError(LedgerError):
     """Raised when a database URL names a backend or a place the ledger cannot use."""
+
+
+class DatabaseUnreachableError(LedgerError):
+    """Raised when the PostgreSQL server of a URL does not answer or has no such database."""
+
+
+class NoLedgerError(LedgerError):
+    """Raised when a command that creates no ledger is given a URL where none is stored."""
 
 
 def db_url(explicit: str | None = None) -> str:
@@ -42,20 +71,10 @@ class Database:
 
 
 def parse_database(url: str) -> Database:
+    """The settings a URL names; nothing is opened or created (see `open_ledger`)."""
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
-        # sqlite:///relative.db and sqlite:////absolute/path.db, as SQLAlchemy writes them.
-        path = url.removeprefix("sqlite:///")
-        if not path or path == url:
-            raise DatabaseUrlError(f"a SQLite URL names a file: sqlite:///lossledger.db, not {url}")
-        file = Path(path).expanduser()
-        file.resolve().parent.mkdir(parents=True, exist_ok=True)
-        env = {
-            "PERSISTENCE_MODULE": "infrastructure.eventstore.sqlite:SQLiteChainedFactory",
-            "SQLITE_DBNAME": str(file),
-            "SQLITE_LOCK_TIMEOUT": "30",
-        }
-        return Database(url, "sqlite", env, f"sqlite:///{file}")
+        return _sqlite(url)
     if parsed.scheme in ("postgresql", "postgres", "postgresql+psycopg"):
         return _postgres(url)
     raise DatabaseUrlError(
@@ -63,21 +82,69 @@ def parse_database(url: str) -> Database:
     )
 
 
+def sqlite_url(file: Path) -> str:
+    """The URL of a SQLite file; refused like the URL would be (a URL made into a Path, say)."""
+    return parse_database(f"sqlite:///{file}").url
+
+
+def _sqlite(url: str) -> Database:
+    # sqlite:///relative.db and sqlite:////absolute/path.db, as SQLAlchemy writes them.
+    path = url.removeprefix("sqlite:///")
+    if not path or path == url:
+        raise DatabaseUrlError(f"a SQLite URL names a file: sqlite:///lossledger.db, not {url}")
+    _check_sqlite_path(path, url)
+    file = str(Path(path).expanduser())
+    env = {
+        "PERSISTENCE_MODULE": "infrastructure.eventstore.sqlite:SQLiteChainedFactory",
+        "SQLITE_DBNAME": file,
+        "SQLITE_LOCK_TIMEOUT": "30",
+    }
+    # built, not written as text: SQLAlchemy would decode a '%' that the event store keeps
+    sqlalchemy_url = URL.create("sqlite", database=file).render_as_string()
+    return Database(url, "sqlite", env, sqlalchemy_url)
+
+
+def _check_sqlite_path(path: str, url: str) -> None:
+    """The event store (sqlite3 with URIs on) and the read models (SQLAlchemy) read a SQLite
+    path alike only when it is a plain file name: refuse what either would read otherwise."""
+    if "?" in path:
+        # SQLAlchemy drops a query string, the event store keeps it in the file name
+        raise DatabaseUrlError(f"a SQLite path cannot contain '?' (a query string): {url}")
+    if "://" in path:
+        raise DatabaseUrlError(f"a SQLite path cannot contain '://' (a URL in a URL): {url}")
+    scheme = URL_SCHEME.match(path)
+    if scheme:  # 'file:' opens a URI for the event store; 'postgresql:/' is a URL made a path
+        raise DatabaseUrlError(
+            f"a SQLite path cannot begin with a URL scheme ('{scheme.group(0)}'): {url}"
+        )
+    if ":memory:" in path or "mode=memory" in path:
+        raise DatabaseUrlError(
+            f"an in-memory SQLite database would be two databases, one for the event store "
+            f"and one for the read models: name a file, not {url}"
+        )
+
+
 def _postgres(url: str) -> Database:
     parsed = urlparse(url)
-    dbname = parsed.path.lstrip("/")
+    dbname = unquote(parsed.path.removeprefix("/"))
     if not dbname or not parsed.hostname:
         raise DatabaseUrlError(f"a PostgreSQL URL names a host and a database: {url!r}")
-    schema = parse_qs(parsed.query).get("schema", [None])[0]
-    if schema is not None and not SCHEMA_PATTERN.match(schema):
-        raise DatabaseUrlError(f"schema must be a lower-case SQL identifier, got {schema!r}")
+    if "/" in dbname:
+        raise DatabaseUrlError(f"a PostgreSQL URL names one database after the host: {url!r}")
+    try:
+        port = parsed.port or 5432
+    except ValueError:
+        raise DatabaseUrlError(f"a PostgreSQL URL's port is a number: {url!r}") from None
+    schema = _schema(parsed.query, parsed.fragment, url)
+    user = unquote(parsed.username or "postgres")
+    password = unquote(parsed.password or "")
     env = {
         "PERSISTENCE_MODULE": "infrastructure.eventstore.postgres:PostgresChainedFactory",
         "POSTGRES_DBNAME": dbname,
         "POSTGRES_HOST": parsed.hostname,
-        "POSTGRES_PORT": str(parsed.port or 5432),
-        "POSTGRES_USER": unquote(parsed.username or "postgres"),
-        "POSTGRES_PASSWORD": unquote(parsed.password or ""),
+        "POSTGRES_PORT": str(port),
+        "POSTGRES_USER": user,
+        "POSTGRES_PASSWORD": password,
         "POSTGRES_LOCK_TIMEOUT": "30",
         "POSTGRES_POOL_SIZE": "4",
         "POSTGRES_MAX_OVERFLOW": "4",
@@ -91,29 +158,65 @@ def _postgres(url: str) -> Database:
     }
     if schema:
         env["POSTGRES_SCHEMA"] = schema
-    credentials = unquote(parsed.username or "postgres")
-    if parsed.password:
-        credentials += f":{parsed.password}"
-    sqlalchemy_url = (
-        f"postgresql+psycopg://{credentials}@{parsed.hostname}:{parsed.port or 5432}/{dbname}"
-    )
+    sqlalchemy_url = URL.create(
+        "postgresql+psycopg",
+        username=user,
+        password=password or None,
+        host=parsed.hostname,
+        port=port,
+        database=dbname,
+    ).render_as_string(hide_password=False)
     return Database(url, "postgresql", env, sqlalchemy_url, schema)
 
 
+def _schema(query: str, fragment: str, url: str) -> str | None:
+    """The schema of `?schema=S`; any other parameter would be ignored by one side or both."""
+    parameters = parse_qs(query, keep_blank_values=True)
+    unknown = sorted(set(parameters) - {"schema"})
+    if unknown or fragment:
+        named = repr(unknown[0]) if unknown else f"#{fragment}"
+        raise DatabaseUrlError(f"a PostgreSQL URL takes only ?schema=NAME, not {named}: {url!r}")
+    schemas = parameters.get("schema", [])
+    if len(schemas) > 1:
+        raise DatabaseUrlError(f"a PostgreSQL URL names one schema: {url!r}")
+    schema = schemas[0] if schemas else None
+    if schema is not None and not SCHEMA_PATTERN.match(schema):
+        raise DatabaseUrlError(f"schema must be a lower-case SQL identifier, got {schema!r}")
+    return schema
+
+
 def postgres_connection(database: Database, search_path: str | None = None) -> Any:
-    """An autocommit psycopg connection to the database a PostgreSQL URL names."""
+    """An autocommit psycopg connection to the database a PostgreSQL URL names; a server that
+    does not answer within CONNECT_SECONDS, or has no such database, is one DatabaseUnreachable
+    line (the event store's pool would wait 30 s, then raise through a page of traceback)."""
     import psycopg
 
     env = database.env
-    return psycopg.connect(
-        dbname=env["POSTGRES_DBNAME"],
-        host=env["POSTGRES_HOST"],
-        port=int(env["POSTGRES_PORT"]),
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"] or None,
-        autocommit=True,
-        options=f"-c search_path={search_path}" if search_path else None,
-    )
+    try:
+        return psycopg.connect(
+            dbname=env["POSTGRES_DBNAME"],
+            host=env["POSTGRES_HOST"],
+            port=int(env["POSTGRES_PORT"]),
+            user=env["POSTGRES_USER"],
+            password=env["POSTGRES_PASSWORD"] or None,
+            autocommit=True,
+            connect_timeout=CONNECT_SECONDS,
+            options=f"-c search_path={search_path}" if search_path else None,
+        )
+    except psycopg.OperationalError as error:
+        raise DatabaseUnreachableError(_unreachable(database, error)) from None
+
+
+def _unreachable(database: Database, error: Exception) -> str:
+    env = database.env
+    where = f"{env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}"
+    dbname = env["POSTGRES_DBNAME"]
+    reason = " ".join(str(error).split())
+    if f'database "{dbname}" does not exist' in reason:
+        return f'no PostgreSQL database "{dbname}" at {where}'
+    # psycopg says 'connection failed: connection to server at "H", port P failed: REASON'
+    reason = reason.rsplit(" failed: ", 1)[-1]
+    return f"cannot connect to PostgreSQL at {where} (database {dbname}): {reason}"
 
 
 def postgres_admin(database: Database, statement: str) -> None:
@@ -129,7 +232,73 @@ def ensure_schema(database: Database) -> None:
         postgres_admin(database, f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"')
 
 
+def create_store_place(database: Database) -> None:
+    """Where a store is about to be created, what the event store does not create itself: the
+    SQLite file's directory, or the PostgreSQL schema named in the URL."""
+    if database.backend == "sqlite":
+        directory = Path(database.env["SQLITE_DBNAME"]).resolve().parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DatabaseUrlError(
+                f"cannot create the directory {directory} of {database.url}: {error.strerror}"
+            ) from None
+        return
+    # connecting first, with a URL without a schema too: the server answers and the database
+    # exists, or one line says which not
+    with postgres_connection(database) as connection:
+        if database.schema:  # checked against SCHEMA_PATTERN: a plain SQL identifier
+            connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"'.encode())
+
+
 def open_ledger(url: str | None = None) -> LossLedger:
+    """The ledger at a database URL, created there if there is none yet."""
     database = parse_database(db_url(url))
-    ensure_schema(database)
+    create_store_place(database)
     return LossLedger(env=database.env)
+
+
+def shown(url: str) -> str:
+    """A URL as messages print it: a password in it masked."""
+    password = urlparse(url).password
+    return url.replace(f":{password}@", ":***@", 1) if password else url
+
+
+def ledger_exists(database: Database) -> bool:
+    """Whether a ledger is stored there (the module's docstring); creates nothing."""
+    if database.backend == "sqlite":
+        file = Path(database.env["SQLITE_DBNAME"]).expanduser()
+        if not file.is_file():
+            return False
+        try:  # read-only: a file removed meanwhile is not created again
+            uri = f"{file.resolve().as_uri()}?mode=ro"
+            with closing(sqlite3.connect(uri, uri=True)) as connection:
+                found = connection.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                    (SQLITE_EVENTS_TABLE,),
+                ).fetchone()
+        except sqlite3.DatabaseError:  # not a SQLite database
+            return False
+        return found is not None
+    with postgres_connection(database) as connection:
+        found = connection.execute(
+            "SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = %s AND tablename = %s",
+            (database.schema or "public", POSTGRES_EVENTS_TABLE),
+        ).fetchone()
+    return found is not None
+
+
+def require_ledger(database: Database) -> None:
+    if not ledger_exists(database):
+        raise NoLedgerError(f"no ledger at {shown(database.url)}")
+
+
+def existing_ledger(database: Database) -> LossLedger:
+    """The ledger stored there, its event store opened without creating a table."""
+    require_ledger(database)
+    return LossLedger(env={**database.env, "CREATE_TABLE": "n"})
+
+
+def open_existing_ledger(url: str | None = None) -> LossLedger:
+    """The ledger stored at a database URL; NoLedgerError, having created nothing, if none is."""
+    return existing_ledger(parse_database(db_url(url)))

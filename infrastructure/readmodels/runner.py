@@ -12,12 +12,28 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, create_engine, insert, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    create_engine,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.pool import NullPool
 
 from domain.ledger import LossLedger
-from infrastructure.eventstore.database_url import Database, db_url, ensure_schema, parse_database
+from infrastructure.eventstore.database_url import (
+    CONNECT_SECONDS,
+    Database,
+    create_store_place,
+    db_url,
+    existing_ledger,
+    parse_database,
+)
+from infrastructure.eventstore.postgres_tables import creation_lock_key
 from infrastructure.readmodels.tables import (
     READ_MODELS,
     balances,
@@ -55,10 +71,32 @@ def make_engine(database: Database) -> Engine:
         return create_engine(
             database.sqlalchemy_url, connect_args={"timeout": 30}, poolclass=NullPool
         )
-    engine = create_engine(database.sqlalchemy_url, pool_pre_ping=True)
+    engine = create_engine(
+        database.sqlalchemy_url,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": CONNECT_SECONDS},
+    )
     if database.schema:
         engine = engine.execution_options(schema_translate_map={None: database.schema})
     return engine
+
+
+def create_tables(engine: Engine, database: Database) -> None:
+    """The read-model tables and the tracking row, made once however many processes open a
+    fresh store at the same instant: looked for and created in one transaction that first takes
+    the store's write lock, so that the others wait, then find them all. SQLite: BEGIN IMMEDIATE
+    (it waits out the busy timeout; a deferred transaction or a lone statement can be turned
+    away at once). PostgreSQL: the advisory lock the event store creates its tables under."""
+    with engine.connect() as connection:
+        if database.backend == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            key = creation_lock_key(database.schema or "public")  # the event store's schema
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        metadata.create_all(connection)
+        if connection.execute(select(tracking.c.position)).first() is None:
+            connection.execute(insert(tracking).values(projection=PROJECTION, position=0))
+        connection.commit()
 
 
 class ReadModels:
@@ -68,17 +106,7 @@ class ReadModels:
         self.ledger = ledger
         self.database = database
         self.engine = make_engine(database)
-        try:
-            metadata.create_all(self.engine)
-        except DBAPIError:  # another process created them at the same moment: they exist now
-            time.sleep(0.05)
-            metadata.create_all(self.engine)
-        try:
-            with self.engine.begin() as connection:
-                if connection.execute(select(tracking.c.position)).first() is None:
-                    connection.execute(insert(tracking).values(projection=PROJECTION, position=0))
-        except IntegrityError:  # another process created the tracking row at the same moment
-            pass
+        create_tables(self.engine, database)
 
     def position(self) -> int:
         with self.engine.connect() as connection:
@@ -131,9 +159,7 @@ class ReadModels:
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
         """Drop every read model and rebuild it from the whole log."""
         metadata.drop_all(self.engine, tables=READ_MODELS)
-        metadata.create_all(self.engine)
-        with self.engine.begin() as connection:
-            connection.execute(insert(tracking).values(projection=PROJECTION, position=0))
+        create_tables(self.engine, self.database)
         return self.catch_up(progress)
 
     def dispose(self) -> None:
@@ -319,8 +345,16 @@ class Batch:
 def open_with_read_models(url: str | None = None) -> tuple[LossLedger, ReadModels]:
     """The ledger at a database URL, and its read models in the same database."""
     database = parse_database(db_url(url))
-    ensure_schema(database)
+    create_store_place(database)
     ledger = LossLedger(env=database.env)
+    return ledger, ReadModels(ledger, database)
+
+
+def open_existing_with_read_models(url: str | None = None) -> tuple[LossLedger, ReadModels]:
+    """The ledger stored at a database URL and its read models, which are created if missing
+    (they derive from the log); NoLedgerError, having created nothing, if no ledger is stored."""
+    database = parse_database(db_url(url))
+    ledger = existing_ledger(database)
     return ledger, ReadModels(ledger, database)
 
 

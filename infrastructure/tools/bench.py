@@ -38,6 +38,7 @@ from domain.queries.replay import replay_cycle
 from infrastructure.apply.runner import BATCH_COMMANDS, apply_file
 from infrastructure.eventstore.database_url import (
     Database,
+    create_store_place,
     ensure_schema,
     parse_database,
     postgres_admin,
@@ -88,6 +89,7 @@ def bench_database(db: str | None, directory: Path, keep: bool) -> Iterator[Data
         path = Path(database.env["SQLITE_DBNAME"])
         if path.exists() and path.stat().st_size > 0:
             raise LedgerError(f"bench needs a store of its own: {path} already exists")
+        create_store_place(database)
         yield database
         return
     base = db.split("?", 1)[0]

@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from infrastructure.eventstore.database_url import open_ledger
+from infrastructure.eventstore.database_url import open_ledger, sqlite_url
 from tests.support.cli import LOSSLEDGER, applied_by_cli, lossledger
 from tests.support.databases import fresh_database
 from tests.support.ledgers import line, write_commands, write_lines
@@ -63,6 +63,7 @@ def test_replay_reports_the_first_difference_of_a_tampered_record(tmp_path: Path
 
 
 def test_show_of_an_unknown_cycle_fails_clearly(tmp_path: Path) -> None:
+    open_ledger(sqlite_url(tmp_path / "ledger.db")).close()  # a ledger, with no cycle in it
     result = lossledger("cycle", "show", "nope", db=tmp_path / "ledger.db")
     assert result.returncode == 1
     assert "cycle nope was never opened" in result.stderr
@@ -109,6 +110,7 @@ def test_reconcile_exits_non_zero_and_lists_a_discrepancy(tmp_path: Path) -> Non
 def test_projections_follow_applies_what_another_process_writes(tmp_path: Path) -> None:
     db = tmp_path / "ledger.db"
     url = f"sqlite:///{db}"
+    ledger = open_ledger(url)  # the follower follows a ledger that is stored
     follower = subprocess.Popen(
         [
             LOSSLEDGER,
@@ -126,7 +128,6 @@ def test_projections_follow_applies_what_another_process_writes(tmp_path: Path) 
     )
     try:
         # Given commands written through the library, which does not catch the read models up
-        ledger = open_ledger(url)
         ledger.execute_batch([line(d) for d in three_winners_and_a_crash()])
         written = ledger.recorder.max_notification_id()
         # Then the follower applies them in the background

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from infrastructure.eventstore.database_url import sqlite_url
 from tests.support.ledgers import Document, write_commands
 
 LOSSLEDGER = str(Path(sys.executable).parent / "lossledger")
@@ -23,7 +24,8 @@ def lossledger(
     file, or a database URL) is passed as `--db`; `env` adds to this process's environment."""
     command = [LOSSLEDGER, *arguments]
     if db is not None:
-        command += ["--db", db if isinstance(db, str) else f"sqlite:///{db}"]
+        # a URL handed on as a Path is refused here, not made into a directory named 'postgresql:'
+        command += ["--db", db if isinstance(db, str) else sqlite_url(db)]
     return subprocess.run(
         command,
         capture_output=True,

@@ -48,7 +48,8 @@ GAVE_UP = "another writer changed the same aggregates at the same time"
 # `lossledger` that opens the store, says it is ready, and waits for the barrier file before it
 # does its work: processes released together start their work within a millisecond of each
 # other. They open the store at the same time too (the PostgreSQL recorder creates its tables
-# under an advisory lock: test_racing_processes_spec.py).
+# under an advisory lock, the read models theirs under the store's write lock:
+# test_racing_processes_spec.py, test_read_models_opening_spec.py).
 BARRIER = (
     "import os, sys, time, pathlib\n"
     "import infrastructure.entrypoints.cli as cli\n"
