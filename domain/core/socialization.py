@@ -64,12 +64,16 @@ class Waterfall:
 
 @dataclass(frozen=True)
 class _Shares:
-    """Steps 6 to 8 in quanta: the counts selected, C, and each participant's share."""
+    """Steps 5 to 8 in quanta: the selection, its shares and C, with the two sums of profit
+    written back as decimals. The lists of all ranked profits stay behind: only what makes
+    the participants outlives the computation."""
 
-    cutoff_count: int
-    selected_count: int
-    collected: int
+    selected: list[Candidate]
     shares: list[int]
+    cutoff_count: int
+    collected: int
+    total_profit: Decimal
+    selected_profit: Decimal
 
 
 def rank_candidates(candidates: Sequence[Candidate]) -> list[Candidate]:
@@ -140,19 +144,15 @@ def share_loss(
     with localcontext(ledger_context()):
         fund_drawn = fund_draw(deficit, fund_balance, policy)
         to_share = deficit - fund_drawn
-        ranked, profits, at_quantum = _ranked_in_quanta(candidates, quantum)
-        running = list(accumulate(profits, initial=0))  # running[i] = Σp of the first i
-        quanta = _shares_in_quanta(profits, running, to_quanta(to_share, quantum), policy)
-        selected = ranked[: quanta.selected_count]
-        total_profit = _profit_sum(ranked, running, len(ranked), at_quantum, quantum)
-        selected_profit = _profit_sum(ranked, running, len(selected), at_quantum, quantum)
+        quanta = _shares_in_quanta(candidates, to_share, policy)
+        total_profit, selected_profit = quanta.total_profit, quanta.selected_profit
         collected, rate = _collect(
             to_share, total_profit, selected_profit, quanta.collected, policy
         )
         participants = tuple(
             Participant(rank, account, contract, profit, quantum * share)  # from_quanta
             for rank, ((account, contract, profit), share) in enumerate(
-                zip(selected, quanta.shares, strict=True), start=1
+                zip(quanta.selected, quanta.shares, strict=True), start=1
             )
         )
         waterfall = Waterfall(
@@ -192,12 +192,33 @@ def _ranked_in_quanta(
 
 
 def _shares_in_quanta(
-    profits: list[int], running: list[int], to_share: int, policy: Policy
+    candidates: Sequence[Candidate], to_share: Decimal, policy: Policy
 ) -> _Shares:
-    """Steps 6 to 8 on the ranked profits in quanta: exact multiply-divide, exact remainders."""
+    """Steps 5 to 8 on integers of the quantum."""
+    quantum = policy.quantum
+    ranked, profits, at_quantum = _ranked_in_quanta(candidates, quantum)
+    running = list(accumulate(profits, initial=0))  # running[i] = Σp of the first i
+    cutoff_count, selected_count, collected, shares = _select_and_share(
+        profits, running, to_quanta(to_share, quantum), policy
+    )
+    return _Shares(
+        selected=ranked[:selected_count],
+        shares=shares,
+        cutoff_count=cutoff_count,
+        collected=collected,
+        total_profit=_profit_sum(ranked, running, len(ranked), at_quantum, quantum),
+        selected_profit=_profit_sum(ranked, running, selected_count, at_quantum, quantum),
+    )
+
+
+def _select_and_share(
+    profits: list[int], running: list[int], to_share: int, policy: Policy
+) -> tuple[int, int, int, list[int]]:
+    """Steps 6 to 8 on the ranked profits in quanta, by exact multiply-divide and exact
+    remainders: (positions within the cutoff, positions selected, C, the shares)."""
     total = running[-1]
     if to_share == 0 or total == 0:
-        return _Shares(cutoff_count=0, selected_count=0, collected=0, shares=[])
+        return 0, 0, 0, []
     numerator, denominator = policy.profit_cutoff.as_integer_ratio()
     # A running sum is whole, so it reaches cutoff x P_all exactly when it reaches the ceiling.
     threshold = -(-numerator * total // denominator)
@@ -218,7 +239,7 @@ def _shares_in_quanta(
         shares[index] += 1
     ensure(sum(shares) == collected, "the shares add up to C")
     ensure(min(shares) >= 0 and all(map(le, shares, selected)), "0 <= share <= profit")
-    return _Shares(cutoff_count, selected_count, collected, shares)
+    return cutoff_count, selected_count, collected, shares
 
 
 def _profit_sum(
@@ -254,7 +275,7 @@ def _collect(
 
 def check_waterfall(waterfall: Waterfall, policy: Policy) -> None:
     """The postconditions of SPEC 5 on the totals. Those on each share (0 <= share <= profit, the
-    shares add up to C) are checked on the integers, in `_shares_in_quanta`."""
+    shares add up to C) are checked on the integers, in `_select_and_share`."""
     ensure(
         waterfall.fund_drawn + waterfall.collected + waterfall.uncovered == waterfall.deficit,
         "F + C + U = D",
