@@ -10,7 +10,7 @@ import re
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Decimal
 from fractions import Fraction
 
-from domain.core.errors import AmountNotInQuantaError, InvalidCommandError
+from domain.core.errors import AmountNotInQuantaError, InvalidCommandError, ensure
 from domain.core.limits import MAX_DECIMAL_CHARS, MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS, quoted
 
 # SPEC 3: compute exactly at high precision, round only where an amount is booked.
@@ -125,3 +125,16 @@ def fmt_plain(value: Decimal) -> str:
 
 def _no_negative_zero(value: Decimal) -> Decimal:
     return value.copy_abs() if value.is_zero() else value
+
+
+def to_quanta(amount: Decimal, quantum: Decimal) -> int:
+    """A booked amount as its whole number of quanta; an amount finer than the quantum is a bug."""
+    count = amount / quantum  # exact: an amount's digits are bounded far below the context's
+    whole = int(count)
+    ensure(count == whole, f"a booked amount is a whole number of quanta, not {fmt_plain(amount)}")
+    return whole
+
+
+def from_quanta(count: int, quantum: Decimal) -> Decimal:
+    """Whole quanta as an amount at the quantum: 1,200,000,000 quanta of 1E-8 are 12.00000000."""
+    return quantum * count

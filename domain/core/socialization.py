@@ -1,25 +1,37 @@
 """The loss waterfall of SPEC 5 as pure functions over plain values.
 
 One source of truth: the settling aggregate, `cycle replay` and every preview call `share_loss`.
+
+`share_loss` ranks, selects and shares on integers of the quantum. A booked amount is a whole
+number of quanta, so every sum, product and quotient is exact, and the remainders that step 8
+discards, compared as integers over their common denominator, are in their exact rational order.
+Decimals are turned into quanta once per candidate on the way in and back once per participant
+on the way out; the figures and their digest are those of the same waterfall on exact decimals.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
+from itertools import accumulate
+from operator import le
+from typing import TypeVar
 
 from domain.core.errors import ensure
-from domain.core.money import ZERO, fmt, ledger_context, round_down
+from domain.core.money import ZERO, fmt, from_quanta, ledger_context, round_down, to_quanta
 from domain.core.policy import Policy
 
 # A candidate is (account, contract, cycle profit booked at the quantum).
 Candidate = tuple[str, str, Decimal]
+# The waterfall's steps read the same on decimals (the public helpers) and on quanta.
+Amount = TypeVar("Amount", int, Decimal)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Participant:
     rank: int
     account: str
@@ -50,6 +62,20 @@ class Waterfall:
         return self.fund_balance_before - self.fund_drawn
 
 
+@dataclass(frozen=True)
+class _Shares:
+    """Steps 5 to 8 in quanta: the selection, its shares and C, with the two sums of profit
+    written back as decimals. The lists of all ranked profits stay behind: only what makes
+    the participants outlives the computation."""
+
+    selected: list[Candidate]
+    shares: list[int]
+    cutoff_count: int
+    collected: int
+    total_profit: Decimal
+    selected_profit: Decimal
+
+
 def rank_candidates(candidates: Sequence[Candidate]) -> list[Candidate]:
     """Profitable positions by profit descending, ties by account then contract (code points)."""
     profitable = [candidate for candidate in candidates if candidate[2] > 0]
@@ -67,18 +93,18 @@ def fund_draw(deficit: Decimal, fund_balance: Decimal, policy: Policy) -> Decima
 
 def select(ranked: Sequence[Candidate], to_share: Decimal, cutoff: Decimal) -> tuple[int, int]:
     """SPEC 5 step 6: (positions within the cutoff, positions selected after any extension)."""
-    total_profit = sum((candidate[2] for candidate in ranked), ZERO)
-    threshold = cutoff * total_profit
-    running = ZERO
-    cutoff_count = 0
-    while running < threshold and cutoff_count < len(ranked):
-        running += ranked[cutoff_count][2]
-        cutoff_count += 1
-    selected_count = cutoff_count
-    while running < to_share and selected_count < len(ranked):
-        running += ranked[selected_count][2]
-        selected_count += 1
-    return cutoff_count, selected_count
+    running = list(accumulate((candidate[2] for candidate in ranked), initial=ZERO))
+    return _prefix_counts(running, cutoff * running[-1], to_share)
+
+
+def _prefix_counts(
+    running: Sequence[Amount], threshold: Amount, to_share: Amount
+) -> tuple[int, int]:
+    """Step 6 on the running sums of the ranking (running[i] = Σp of the first i, increasing):
+    the shortest prefix whose Σp reaches the threshold, extended until it covers to_share."""
+    last = len(running) - 1
+    cutoff_count = min(bisect_left(running, threshold), last)
+    return cutoff_count, max(cutoff_count, min(bisect_left(running, to_share), last))
 
 
 def allocate(
@@ -92,12 +118,18 @@ def allocate(
     ensure(remaining == quanta_left * quantum, "remaining amount is a whole number of quanta")
     ensure(0 <= quanta_left <= len(floors), "no more remainder quanta than participants")
     if quanta_left:
-        order = sorted(
-            range(len(floors)), key=lambda index: (-(exact_shares[index] - floors[index]), index)
-        )
-        for index in order[:quanta_left]:
+        remainders = [exact - floor for exact, floor in zip(exact_shares, floors, strict=True)]
+        for index in _largest_remainders(remainders, quanta_left):
             floors[index] += quantum
     return floors
+
+
+def _largest_remainders(remainders: Sequence[Amount], count: int) -> list[int]:
+    """The indices of the `count` largest remainders, ties to the lower index (better-ranked)."""
+    if not count:
+        return []
+    # The sort is stable, reverse=True included: equal remainders keep their index order.
+    return sorted(range(len(remainders)), key=remainders.__getitem__, reverse=True)[:count]
 
 
 def share_loss(
@@ -112,76 +144,143 @@ def share_loss(
     with localcontext(ledger_context()):
         fund_drawn = fund_draw(deficit, fund_balance, policy)
         to_share = deficit - fund_drawn
-        ranked = rank_candidates(candidates)
-        total_profit = sum((candidate[2] for candidate in ranked), ZERO)
-        if to_share == 0 or total_profit == 0:
-            ranked_selected: list[Candidate] = []
-            cutoff_count = 0
-        else:
-            cutoff_count, selected_count = select(ranked, to_share, policy.profit_cutoff)
-            ranked_selected = ranked[:selected_count]
-        selected_profit = sum((candidate[2] for candidate in ranked_selected), ZERO)
-        collected, exact_shares, rate = _collect(
-            to_share, total_profit, selected_profit, ranked_selected, policy
+        quanta = _shares_in_quanta(candidates, to_share, policy)
+        total_profit, selected_profit = quanta.total_profit, quanta.selected_profit
+        collected, rate = _collect(
+            to_share, total_profit, selected_profit, quanta.collected, policy
         )
-        shares = allocate(exact_shares, collected, quantum)
-    participants = tuple(
-        Participant(rank, account, contract, profit, share)
-        for rank, ((account, contract, profit), share) in enumerate(
-            zip(ranked_selected, shares, strict=True), start=1
+        participants = tuple(
+            Participant(rank, account, contract, profit, quantum * share)  # from_quanta
+            for rank, ((account, contract, profit), share) in enumerate(
+                zip(quanta.selected, quanta.shares, strict=True), start=1
+            )
         )
-    )
-    waterfall = Waterfall(
-        deficit=deficit,
-        fund_balance_before=fund_balance,
-        fund_drawn=fund_drawn,
-        to_share=to_share,
-        total_profit=total_profit,
-        selected_profit=selected_profit,
-        cutoff_count=cutoff_count,
-        extended=len(participants) > cutoff_count,
-        collected=collected,
-        uncovered=to_share - collected,
-        rate=rate,
-        participants=participants,
-    )
+        waterfall = Waterfall(
+            deficit=deficit,
+            fund_balance_before=fund_balance,
+            fund_drawn=fund_drawn,
+            to_share=to_share,
+            total_profit=total_profit,
+            selected_profit=selected_profit,
+            cutoff_count=quanta.cutoff_count,
+            extended=len(participants) > quanta.cutoff_count,
+            collected=collected,
+            uncovered=to_share - collected,
+            rate=rate,
+            participants=participants,
+        )
     check_waterfall(waterfall, policy)
     return waterfall
+
+
+def _ranked_in_quanta(
+    candidates: Sequence[Candidate], quantum: Decimal
+) -> tuple[list[Candidate], list[int], bool]:
+    """Step 5: the profitable candidates in rank order, their profits in quanta, and whether
+    every profit is written at the quantum's exponent (as booking writes it)."""
+    profitable = sorted(candidate for candidate in candidates if candidate[2] > 0)
+    decimals = [candidate[2] for candidate in profitable]
+    at_quantum = quantum.as_tuple().digits == (1,) and all(map(quantum.same_quantum, decimals))
+    if at_quantum:
+        per_quantum = 1 / quantum  # 10 ** -exponent, exactly: profit x per_quantum is whole
+        quanta = [int(profit * per_quantum) for profit in decimals]
+    else:
+        quanta = [to_quanta(profit, quantum) for profit in decimals]
+    # Sorted by account then contract above; this stable sort keeps ties in that order.
+    order = sorted(range(len(quanta)), key=quanta.__getitem__, reverse=True)
+    return [profitable[index] for index in order], [quanta[index] for index in order], at_quantum
+
+
+def _shares_in_quanta(
+    candidates: Sequence[Candidate], to_share: Decimal, policy: Policy
+) -> _Shares:
+    """Steps 5 to 8 on integers of the quantum."""
+    quantum = policy.quantum
+    ranked, profits, at_quantum = _ranked_in_quanta(candidates, quantum)
+    running = list(accumulate(profits, initial=0))  # running[i] = Σp of the first i
+    cutoff_count, selected_count, collected, shares = _select_and_share(
+        profits, running, to_quanta(to_share, quantum), policy
+    )
+    return _Shares(
+        selected=ranked[:selected_count],
+        shares=shares,
+        cutoff_count=cutoff_count,
+        collected=collected,
+        total_profit=_profit_sum(ranked, running, len(ranked), at_quantum, quantum),
+        selected_profit=_profit_sum(ranked, running, selected_count, at_quantum, quantum),
+    )
+
+
+def _select_and_share(
+    profits: list[int], running: list[int], to_share: int, policy: Policy
+) -> tuple[int, int, int, list[int]]:
+    """Steps 6 to 8 on the ranked profits in quanta, by exact multiply-divide and exact
+    remainders: (positions within the cutoff, positions selected, C, the shares)."""
+    total = running[-1]
+    if to_share == 0 or total == 0:
+        return 0, 0, 0, []
+    numerator, denominator = policy.profit_cutoff.as_integer_ratio()
+    # A running sum is whole, so it reaches cutoff x P_all exactly when it reaches the ceiling.
+    threshold = -(-numerator * total // denominator)
+    cutoff_count, selected_count = _prefix_counts(running, threshold, to_share)
+    selected = profits[:selected_count]
+    if policy.denominator == "all":
+        shared, divisor = min(to_share, total), total
+        collected = shared * running[selected_count] // total  # round_down(S' x P_sel / P_all)
+    else:
+        divisor = running[selected_count]
+        shared = collected = min(to_share, divisor)
+    products = [shared * profit for profit in selected]
+    shares = [product // divisor for product in products]
+    left = collected - sum(shares)
+    ensure(0 <= left <= len(shares), "no more remainder quanta than participants")
+    remainders = [product % divisor for product in products]
+    for index in _largest_remainders(remainders, left):
+        shares[index] += 1
+    ensure(sum(shares) == collected, "the shares add up to C")
+    ensure(min(shares) >= 0 and all(map(le, shares, selected)), "0 <= share <= profit")
+    return cutoff_count, selected_count, collected, shares
+
+
+def _profit_sum(
+    ranked: Sequence[Candidate], running: list[int], count: int, at_quantum: bool, quantum: Decimal
+) -> Decimal:
+    """Σp of the first `count` ranked profits, written as their decimal sum from zero writes it
+    (the recorded summary keeps its text)."""
+    if not count:
+        return ZERO
+    if not at_quantum:
+        return sum((candidate[2] for candidate in ranked[:count]), ZERO)
+    return from_quanta(running[count], quantum) + ZERO  # + ZERO: the exponent a sum would have
 
 
 def _collect(
     to_share: Decimal,
     total_profit: Decimal,
     selected_profit: Decimal,
-    selected: Sequence[Candidate],
+    collected_quanta: int,
     policy: Policy,
-) -> tuple[Decimal, list[Decimal], Decimal]:
-    """SPEC 5 step 7: C, the exact (unrounded) shares, and the rate applied to each profit."""
-    if not selected:
-        return ZERO, [], ZERO
+) -> tuple[Decimal, Decimal]:
+    """SPEC 5 step 7 on the totals: C, and the rate applied to each selected profit."""
+    if not selected_profit:
+        return ZERO, ZERO
     if policy.denominator == "all":
         shared = min(to_share, total_profit)
-        rate = shared / total_profit
-        collected = round_down(shared * selected_profit / total_profit, policy.quantum)
-        return collected, [shared * profit / total_profit for _, _, profit in selected], rate
+        # round_down(S' x P_sel / P_all) to the quantum, done exactly on the quanta
+        return from_quanta(collected_quanta, policy.quantum), shared / total_profit
     collected = min(to_share, selected_profit)
-    rate = collected / selected_profit
-    return collected, [collected * profit / selected_profit for _, _, profit in selected], rate
+    ensure(collected == from_quanta(collected_quanta, policy.quantum), "C in quanta is C")
+    return collected, collected / selected_profit
 
 
 def check_waterfall(waterfall: Waterfall, policy: Policy) -> None:
-    """The postconditions of SPEC 5, checked on every computation."""
+    """The postconditions of SPEC 5 on the totals. Those on each share (0 <= share <= profit, the
+    shares add up to C) are checked on the integers, in `_select_and_share`."""
     ensure(
         waterfall.fund_drawn + waterfall.collected + waterfall.uncovered == waterfall.deficit,
         "F + C + U = D",
     )
     ensure(waterfall.fund_drawn >= 0 and waterfall.uncovered >= 0, "F and U are not negative")
-    ensure(
-        sum((p.share for p in waterfall.participants), ZERO) == waterfall.collected,
-        "the shares add up to C",
-    )
-    for participant in waterfall.participants:
-        ensure(0 <= participant.share <= participant.profit, "0 <= share <= profit")
     if waterfall.fund_balance_before >= policy.fund_floor:
         ensure(waterfall.fund_balance_after >= policy.fund_floor, "the fund keeps its floor")
 
