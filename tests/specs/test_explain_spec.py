@@ -7,10 +7,9 @@ from typing import Any
 import pytest
 
 from domain.queries.explain import NotAParticipantError, explain
-from tests.specs.test_settlement_spec import a_liquidated_trader_reenters
 from tests.support.databases import OnPostgreSQL, OnSQLite
 from tests.support.ledgers import SpecLedger, btc_position, command, market, run
-from tests.support.scenarios import three_winners_and_a_crash
+from tests.support.scenarios import a_liquidated_trader_reenters, three_winners_and_a_crash
 
 
 def texts(document: dict[str, Any]) -> str:

@@ -15,40 +15,14 @@ from domain.queries.replay import replay_cycle
 from tests.support.books import check_books
 from tests.support.databases import OnPostgreSQL, OnSQLite
 from tests.support.ledgers import (
-    Document,
     LedgerFactory,
     SpecLedger,
-    btc_liquidation,
-    btc_position,
     command,
     get_account,
-    market,
     refusal,
     run,
 )
-from tests.support.scenarios import WINNERS, three_winners_and_a_crash
-
-
-def a_liquidated_trader_reenters(reenter: bool = True) -> list[Document]:
-    """L goes long 10 @ 100 (margin 100) and takes 50 of profit closing half at 110; the other
-    half (margin 50, bankrupt at 90) is liquidated at 90.4 and filled at 80: deficit 5 x 10 = 50.
-    Then, when `reenter`, L goes short 5 @ 90 (margin 50) in the same contract and cycle. Three
-    shorts of 4, 3 and 3 @ 100 as in the worked example; a fund of 100; settled at 80."""
-    documents = [
-        *market(["L", *WINNERS], deposit="1000"),
-        command("fund_deposit", amount="100"),
-        command("open_cycle", cycle="c1", marks={"BTCUSDT": "100"}),
-        btc_position("L", "long", "10", "100"),
-        btc_position("W1", "short", "4", "100"),
-        btc_position("W2", "short", "3", "100"),
-        btc_position("W3", "short", "3", "100"),
-        command("close_position", account="L", contract="BTCUSDT", size="5", price="110"),
-        btc_liquidation("L", "90.4", [{"price": "80", "size": "5"}]),
-    ]
-    if reenter:
-        documents.append(btc_position("L", "short", "5", "50", price="90"))
-    documents.append(command("settle_cycle", cycle="c1", marks={"BTCUSDT": "80"}))
-    return documents
+from tests.support.scenarios import WINNERS, a_liquidated_trader_reenters, three_winners_and_a_crash
 
 
 def spec_digest(document: dict[str, Any]) -> str:
