@@ -22,7 +22,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from infrastructure.eventstore.database_url import (
     ensure_schema,
     parse_database,
     postgres_admin,
+    postgres_connection,
 )
 from infrastructure.readmodels.runner import ReadModels
 from infrastructure.tools.market import write_bench_market
@@ -255,6 +256,72 @@ def raw_sqlite_rate(
     return rows / elapsed
 
 
+FLOOR_TABLE = "lossledger_bench_floor"
+FLOOR_RESOLUTION = 0.001  # seconds: the figures are rounded to the millisecond
+
+
+def settlement_floor(database: Database, table: str, after: int) -> tuple[int, int, float]:
+    """The floor of the settlement's write, in the same run: the rows it stored (log positions
+    after `after`) written again, as they are, into a scratch table of the events table's shape
+    in the same database, in one transaction: `sqlite3.executemany` on SQLite, binary COPY on
+    PostgreSQL. (rows, their bytes, seconds). The ledger also writes a chain row per event and
+    the events table holds the whole log: the floor is below what any design can reach."""
+    if database.backend == "sqlite":
+        return _sqlite_floor(Path(database.env["SQLITE_DBNAME"]), table, after)
+    return _postgres_floor(database, table, after)
+
+
+def _sqlite_floor(file: Path, table: str, after: int) -> tuple[int, int, float]:
+    with closing(sqlite3.connect(file, isolation_level=None)) as connection:
+        rows = connection.execute(
+            "SELECT originator_id, originator_version, topic, state "  # noqa: S608 - constants
+            f"FROM {table} WHERE rowid > ? ORDER BY rowid",
+            (after,),
+        ).fetchall()
+        connection.execute(
+            f"CREATE TABLE {FLOOR_TABLE} (originator_id TEXT, originator_version INTEGER, "
+            "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))"
+        )
+        try:
+            started = time.perf_counter()
+            connection.execute("BEGIN")
+            connection.executemany(f"INSERT INTO {FLOOR_TABLE} VALUES (?, ?, ?, ?)", rows)  # noqa: S608
+            connection.execute("COMMIT")
+            elapsed = time.perf_counter() - started
+        finally:
+            connection.execute(f"DROP TABLE {FLOOR_TABLE}")
+    return len(rows), sum(len(row[3]) for row in rows), elapsed
+
+
+def _postgres_floor(database: Database, table: str, after: int) -> tuple[int, int, float]:
+    search_path = database.schema or "public"
+    with postgres_connection(database, search_path) as connection:
+        rows = connection.execute(
+            "SELECT originator_id, originator_version, topic, state "  # noqa: S608 - constants
+            f"FROM {table} WHERE notification_id > %s ORDER BY notification_id",
+            (after,),
+        ).fetchall()
+        connection.execute(
+            f"CREATE UNLOGGED TABLE {FLOOR_TABLE} (originator_id uuid, originator_version bigint, "
+            "topic text, state bytea, PRIMARY KEY (originator_id, originator_version))"
+        )
+        connection.execute(f"ALTER TABLE {FLOOR_TABLE} ALTER COLUMN state SET STORAGE EXTERNAL")
+        try:
+            started = time.perf_counter()
+            with connection.transaction(), connection.cursor() as cursor:
+                columns = "(originator_id, originator_version, topic, state)"
+                with cursor.copy(
+                    f"COPY {FLOOR_TABLE} {columns} FROM STDIN (FORMAT BINARY)"
+                ) as copy:
+                    copy.set_types(["uuid", "int8", "text", "bytea"])
+                    for row in rows:
+                        copy.write_row(row)
+            elapsed = time.perf_counter() - started
+        finally:
+            connection.execute(f"DROP TABLE {FLOOR_TABLE}")
+    return len(rows), sum(len(bytes(row[3])) for row in rows), elapsed
+
+
 def run_bench(
     positions: int,
     seed: int = 7,
@@ -408,6 +475,8 @@ def _measure(
     load_events, settle_events, save_seconds, table = _write(env, files, times, profile, say)
     projected, document = _read(env, database, f"b{seed}-cycle-1", times, profile, say)
     peak = peak_rss_mib()
+    say(f"measuring the floor: the settlement's {settle_events:,} rows written raw")
+    floor_rows, floor_bytes, floor_seconds = settlement_floor(database, table, load_events)
     events = load_events + settle_events
     state_bytes, topic_bytes = _event_sizes(database, table)
     per_save = max(1, round(load_events / max(1, counts["commands"] / BATCH_COMMANDS)))
@@ -439,4 +508,12 @@ def _measure(
         "bare_library_events_per_second": round(bare),
         "raw_sqlite_rows_per_second": round(raw),
         "append_to_raw_ratio": round(append / raw, 3),
+        "settle_events_written": settle_events,
+        "settle_floor_rows": floor_rows,
+        "settle_floor_bytes": floor_bytes,
+        "settle_floor_seconds": round(floor_seconds, 3),
+        # of the rounded figures, so that the JSON's own numbers give the ratio
+        "settle_to_floor_ratio": round(
+            times["settle_seconds"] / max(round(floor_seconds, 3), FLOOR_RESOLUTION), 1
+        ),
     }

@@ -31,6 +31,8 @@ REQUIRED = {
     "append_events_per_second",
     "bare_library_events_per_second",
     "raw_sqlite_rows_per_second",
+    "settle_floor_seconds",
+    "settle_to_floor_ratio",
 }
 PHASES = ("load", "settle", "replay", "projection")
 
@@ -61,6 +63,12 @@ def check_figures(figures: dict[str, Any], positions: int, backend: str) -> None
     seconds = figures["load_seconds"] + figures["settle_seconds"]
     assert figures["end_to_end_events_per_second"] == round(figures["events_written"] / seconds)
     assert 0 < figures["save_seconds"] <= seconds + 0.002
+    # the floor beside the settlement: the very rows it stored, written raw in the same run
+    assert figures["settle_floor_rows"] == figures["settle_events_written"] > 0
+    assert 0 < figures["settle_events_written"] < figures["events_written"]
+    assert figures["settle_floor_bytes"] > figures["settle_floor_rows"]  # each row has a state
+    floor = max(figures["settle_floor_seconds"], 0.001)
+    assert figures["settle_to_floor_ratio"] == round(figures["settle_seconds"] / floor, 1)
     # where the memory peaked: the peak so far after each phase, never above the final peak
     peaks = [float(str(figures[f"{phase}_peak_rss_mib"])) for phase in PHASES]
     assert peaks == sorted(peaks)
