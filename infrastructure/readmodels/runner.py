@@ -19,7 +19,6 @@ from eventsourcing.utils import resolve_topic
 from sqlalchemy import (
     Connection,
     Engine,
-    bindparam,
     create_engine,
     insert,
     select,
@@ -38,6 +37,7 @@ from infrastructure.eventstore.database_url import (
     parse_database,
 )
 from infrastructure.eventstore.postgres_tables import creation_lock_key
+from infrastructure.readmodels.bulk import BulkRows
 from infrastructure.readmodels.tables import (
     READ_MODELS,
     balances,
@@ -64,7 +64,6 @@ from projections.rows import AccountView, plain, sortable_time
 
 PROJECTION = "read_models"
 BATCH_EVENTS = 2_000
-PREFETCH_CHUNK = 500  # account keys per IN (...) query
 
 
 class ConcurrentCatchUpError(Exception):
@@ -113,6 +112,8 @@ class ReadModels:
         self.engine = make_engine(database)
         self.batch_events = BATCH_EVENTS  # events read, decoded and written together
         self.decode = reading_mapper(ledger.mapper).to_domain_event
+        schema = database.schema if database.backend == "postgresql" else None
+        self.bulk = BulkRows(self.engine.dialect, schema)
         create_tables(self.engine, database)
 
     def position(self) -> int:
@@ -147,7 +148,7 @@ class ReadModels:
                     ).rowcount
                     if moved != 1:
                         raise ConcurrentCatchUpError
-                    batch = Batch(connection)
+                    batch = Batch(connection, self.bulk)
                     batch.prefetch(notifications)
                     for notification in notifications:  # decoded one at a time: they die young
                         if not is_unread(notification.topic):
@@ -220,8 +221,8 @@ def reading_mapper(mapper: Mapper[Any]) -> Mapper[Any]:
 class Batch:
     """The changes of one batch of events, loaded lazily, written at once."""
 
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
+    def __init__(self, connection: Connection, bulk: BulkRows) -> None:
+        self.connection, self.bulk = connection, bulk
         self.accounts: dict[str, AccountView] = {}
         self.account_ids: dict[str, str] = {}
         self.new_accounts: set[str] = set()
@@ -244,12 +245,8 @@ class Batch:
                 if n.originator_id not in opened and class_topic(n.topic).startswith(ACCOUNT_TOPIC)
             }
         )
-        for start in range(0, len(keys), PREFETCH_CHUNK):
-            chunk = keys[start : start + PREFETCH_CHUNK]
-            for row in self.connection.execute(
-                select(balances).where(balances.c.account_id.in_(chunk))
-            ).mappings():
-                self.accounts[row["account_id"]] = AccountView.from_row(dict(row))
+        for row in self.bulk.by_keys(self.connection, balances, "account_id", keys):
+            self.accounts[row["account_id"]] = AccountView.from_row(dict(row))
 
     def apply(self, notification_id: int, event: Any) -> None:
         topic = topic_of(event)
@@ -331,36 +328,26 @@ class Batch:
             }
 
     def write(self) -> None:
-        connection = self.connection
+        connection, bulk = self.connection, self.bulk
         rows = {
             key: {**self.accounts[key].row(notification_id), "account_id": key}
             for key, notification_id in self.account_changed.items()
         }
-        existing = [row for key, row in rows.items() if key not in self.new_accounts]
-        new = [row for key, row in rows.items() if key in self.new_accounts]
-        if new:
-            connection.execute(insert(balances), new)
-        if existing:
-            # one executemany: the key is bound under another name than the columns set
-            connection.execute(
-                update(balances)
-                .where(balances.c.account_id == bindparam("key"))
-                .values(
-                    {column: bindparam(column) for column in existing[0] if column != "account_id"}
-                ),
-                [{**row, "key": row["account_id"]} for row in existing],
-            )
-        if self.flows:
-            connection.execute(insert(fund_flows), self.flows)
-        if self.fund_rows:
-            connection.execute(insert(insurance_fund_history), self.fund_rows)
+        bulk.insert(connection, balances, [r for k, r in rows.items() if k in self.new_accounts])
+        bulk.replace(
+            connection,
+            balances,
+            "account_id",
+            [row for key, row in rows.items() if key not in self.new_accounts],
+        )
+        bulk.insert(connection, fund_flows, self.flows)
+        bulk.insert(connection, insurance_fund_history, self.fund_rows)
         for key, row in self.cycles.items():
             if key in self.new_cycles:
                 connection.execute(insert(cycles).values(**row))
             else:
                 connection.execute(update(cycles).where(cycles.c.cycle_id == key).values(**row))
-        if self.participant_rows:
-            connection.execute(insert(participants), self.participant_rows)
+        bulk.insert(connection, participants, self.participant_rows)
         self._write_ledger()
 
     def _write_ledger(self) -> None:
@@ -368,14 +355,10 @@ class Batch:
             return
         current: dict[str, Decimal] = {}
         names = sorted(self.ledger)
-        for start in range(0, len(names), PREFETCH_CHUNK):
-            chunk = names[start : start + PREFETCH_CHUNK]
-            for row in self.connection.execute(
-                select(ledger_balances).where(ledger_balances.c.ledger_account.in_(chunk))
-            ):
-                current[row.ledger_account] = Decimal(row.balance)
+        for row in self.bulk.by_keys(self.connection, ledger_balances, "ledger_account", names):
+            current[row["ledger_account"]] = Decimal(row["balance"])
         changed = [
-            {"key": name, "balance": plain(current[name] + self.ledger[name])}
+            {"ledger_account": name, "balance": plain(current[name] + self.ledger[name])}
             for name in names
             if name in current
         ]
@@ -384,15 +367,8 @@ class Batch:
             for name in names
             if name not in current
         ]
-        if changed:
-            self.connection.execute(
-                update(ledger_balances)
-                .where(ledger_balances.c.ledger_account == bindparam("key"))
-                .values(balance=bindparam("balance")),
-                changed,
-            )
-        if added:
-            self.connection.execute(insert(ledger_balances), added)
+        self.bulk.replace(self.connection, ledger_balances, "ledger_account", changed)
+        self.bulk.insert(self.connection, ledger_balances, added)
 
 
 def open_with_read_models(url: str | None = None) -> tuple[LossLedger, ReadModels]:
