@@ -7,15 +7,12 @@ tracking position in one transaction, guarded so that two runners never apply an
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
-from eventsourcing.persistence import JSONTranscoder, Mapper, Notification
-from eventsourcing.utils import resolve_topic
+from eventsourcing.persistence import Notification
 from sqlalchemy import (
     Connection,
     Engine,
@@ -38,6 +35,11 @@ from infrastructure.eventstore.database_url import (
 )
 from infrastructure.eventstore.postgres_tables import creation_lock_key
 from infrastructure.readmodels.bulk import BulkRows
+from infrastructure.readmodels.reading import (
+    class_topic,
+    is_unread,
+    reading_mapper,
+)
 from infrastructure.readmodels.tables import (
     READ_MODELS,
     balances,
@@ -54,7 +56,6 @@ from projections.fold import (
     ACCOUNT_TOPIC,
     CYCLE_TOPIC,
     FUND_TOPIC,
-    UNREAD_TOPICS,
     event_name,
     fold_account,
     fund_row,
@@ -131,37 +132,45 @@ class ReadModels:
         """Apply every event not yet applied; the number of events applied by this call."""
         applied = 0
         for _ in range(1_000_000):  # bounded: each round applies a batch or stops
-            start = self.position()
-            notifications = self.ledger.recorder.select_notifications(
-                start=start, limit=self.batch_events, inclusive_of_start=False
-            )
-            if not notifications:
+            read = self._apply_next_batch()
+            if read is None:
                 return applied
-            try:
-                with self.engine.begin() as connection:
-                    # Claim the batch first: the row lock (PostgreSQL) or the write lock (SQLite)
-                    # makes a second runner wait here, then find the position moved and stop.
-                    moved = connection.execute(
-                        update(tracking)
-                        .where(tracking.c.projection == PROJECTION, tracking.c.position == start)
-                        .values(position=notifications[-1].id)
-                    ).rowcount
-                    if moved != 1:
-                        raise ConcurrentCatchUpError
-                    batch = Batch(connection, self.bulk)
-                    batch.prefetch(notifications)
-                    for notification in notifications:  # decoded one at a time: they die young
-                        if not is_unread(notification.topic):
-                            batch.apply(notification.id, self.decode(notification))
-                    batch.write()
-                    faults.reached("projection_write")
-            except ConcurrentCatchUpError:
-                continue  # another runner applied this batch; read on from where it stopped
-            faults.reached("projection_commit")
-            applied += len(notifications)
-            if progress is not None:
-                progress(len(notifications))
+            applied += read
+            if read and progress is not None:
+                progress(read)
         return applied
+
+    def _apply_next_batch(self) -> int | None:
+        """Read, apply and commit the batch after the tracking position: its number of events
+        (0 when another runner applied it first), or None at the end of the log."""
+        start = self.position()
+        notifications = self.ledger.recorder.select_notifications(
+            start=start, limit=self.batch_events, inclusive_of_start=False
+        )
+        if not notifications:
+            return None
+        try:
+            with self.engine.begin() as connection:
+                # Claim the batch first: the row lock (PostgreSQL) or the write lock (SQLite)
+                # makes a second runner wait here, then find the position moved and stop.
+                moved = connection.execute(
+                    update(tracking)
+                    .where(tracking.c.projection == PROJECTION, tracking.c.position == start)
+                    .values(position=notifications[-1].id)
+                ).rowcount
+                if moved != 1:
+                    raise ConcurrentCatchUpError
+                batch = Batch(connection, self.bulk)
+                batch.prefetch(notifications)
+                for notification in notifications:  # decoded one at a time: they die young
+                    if not is_unread(notification.topic):
+                        batch.apply(notification.id, self.decode(notification))
+                batch.write()
+                faults.reached("projection_write")
+        except ConcurrentCatchUpError:
+            return 0  # another runner applied this batch; read on from where it stopped
+        faults.reached("projection_commit")
+        return len(notifications)
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
         """Drop every read model and rebuild it from the whole log."""
@@ -175,47 +184,6 @@ class ReadModels:
 
 def topic_of(event: Any) -> str:
     return f"{type(event).__module__}:{type(event).__qualname__}"
-
-
-@cache
-def class_topic(stored_topic: str) -> str:
-    """The topic of the class a stored topic resolves to (a renamed topic: its new name)."""
-    cls = resolve_topic(stored_topic)
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
-def is_unread(stored_topic: str) -> bool:
-    """Whether no read model reads events of this topic: they are not decoded."""
-    return class_topic(stored_topic).startswith(UNREAD_TOPICS)
-
-
-class ReadingTranscoder(JSONTranscoder):
-    """A copy of the ledger's JSON transcoder for reading: the same transcodings, the same
-    objects decoded, its object hook one closure where the library's is a method trying three
-    lookups (a tenth of a decode; every name it does not know goes to the library's hook)."""
-
-    def __init__(self, source: JSONTranscoder) -> None:
-        super().__init__()
-        self.names, self.types = dict(source.names), dict(source.types)
-        decoders = {name: transcoding.decode for name, transcoding in self.names.items()}
-        library_hook = self._decode_obj
-
-        def hook(obj: dict[str, Any]) -> Any:
-            if len(obj) == 2 and "_type_" in obj and "_data_" in obj:
-                decode = decoders.get(obj["_type_"])
-                return library_hook(obj) if decode is None else decode(obj["_data_"])
-            return obj
-
-        self.decoder = json.JSONDecoder(object_hook=hook)
-
-
-def reading_mapper(mapper: Mapper[Any]) -> Mapper[Any]:
-    """The mapper the runner decodes with: the ledger's, with a ReadingTranscoder when the
-    events are plain JSON (neither compressed nor encrypted)."""
-    transcoder = mapper.transcoder
-    if mapper.cipher or mapper.compressor or type(transcoder) is not JSONTranscoder:
-        return mapper
-    return Mapper(ReadingTranscoder(transcoder))
 
 
 class Batch:

@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from infrastructure.eventstore.database_url import Database
+from infrastructure.readmodels.reading import ReadingTranscoder, is_unread
 from infrastructure.readmodels.reconcile import reconcile
-from infrastructure.readmodels.runner import ReadingTranscoder, ReadModels, is_unread
+from infrastructure.readmodels.runner import ReadModels
 from infrastructure.readmodels.tables import READ_MODELS
 from tests.support.databases import OnPostgreSQL, OnSQLite
 from tests.support.ledgers import LedgerFactory, command, run, sqlite_test_ledger
