@@ -37,6 +37,7 @@ from infrastructure.eventstore.postgres_tables import creation_lock_key
 from infrastructure.readmodels.bulk import BulkRows
 from infrastructure.readmodels.reading import (
     class_topic,
+    collector_paused,
     is_unread,
     reading_mapper,
 )
@@ -132,7 +133,8 @@ class ReadModels:
         """Apply every event not yet applied; the number of events applied by this call."""
         applied = 0
         for _ in range(1_000_000):  # bounded: each round applies a batch or stops
-            read = self._apply_next_batch()
+            with collector_paused():
+                read = self._apply_next_batch()
             if read is None:
                 return applied
             applied += read

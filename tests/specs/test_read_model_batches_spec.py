@@ -3,7 +3,9 @@ as the ledger's own mapper does (infrastructure/readmodels/runner.py)."""
 
 from __future__ import annotations
 
+import gc
 import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -17,7 +19,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from infrastructure.eventstore.database_url import Database
-from infrastructure.readmodels.reading import ReadingTranscoder, is_unread
+from infrastructure.readmodels.reading import ReadingTranscoder, collector_paused, is_unread
 from infrastructure.readmodels.reconcile import reconcile
 from infrastructure.readmodels.runner import ReadModels
 from infrastructure.readmodels.tables import READ_MODELS
@@ -198,3 +200,37 @@ def test_a_decimal_keeps_its_exponent(ledger_transcoder: JSONTranscoder) -> None
     data = ledger_transcoder.encode({"amount": Decimal("0.00000000")})
     amount = ReadingTranscoder(ledger_transcoder).decode(data)["amount"]
     assert amount.as_tuple() == Decimal("0.00000000").as_tuple()  # eight places, as booked
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_garbage_collector_is_left_as_a_batch_found_it(enabled: bool) -> None:
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        with collector_paused():
+            assert not gc.isenabled()
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+def test_the_garbage_collector_waits_until_the_last_of_two_overlapping_batches_ends() -> None:
+    assert gc.isenabled()
+    first_inside, second_done = threading.Event(), threading.Event()
+    seen_by_first: list[bool] = []
+
+    def first() -> None:
+        with collector_paused():
+            first_inside.set()
+            second_done.wait(timeout=10)
+            seen_by_first.append(gc.isenabled())
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    first_inside.wait(timeout=10)
+    with collector_paused():
+        pass
+    second_done.set()
+    thread.join(timeout=10)
+    assert seen_by_first == [False]  # the second ended first: still paused for the first
+    assert gc.isenabled()
