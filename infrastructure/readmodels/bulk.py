@@ -44,11 +44,11 @@ class BulkRows:
             statement = select(table).where(matches)
             for start in range(0, len(keys), KEYS_PER_ARRAY):
                 chunk = list(keys[start : start + KEYS_PER_ARRAY])
-                yield from connection.execute(statement, {"keys": chunk}).mappings()
+                yield from connection.execute(statement, {"keys": chunk}).mappings().all()
             return
         for start in range(0, len(keys), KEYS_PER_IN):
             chunk = list(keys[start : start + KEYS_PER_IN])
-            yield from connection.execute(select(table).where(column.in_(chunk))).mappings()
+            yield from connection.execute(select(table).where(column.in_(chunk))).mappings().all()
 
     def insert(self, connection: Connection, table: Table, rows: Sequence[Row]) -> None:
         """Insert rows that all have the same columns, as `execute(insert(table), rows)`."""

@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.pool import NullPool
 
+from domain.core.postings import cash_account, margin_account
 from domain.ledger import LossLedger
 from infrastructure.eventstore.database_url import (
     CONNECT_SECONDS,
@@ -65,6 +66,7 @@ from projections.fold import (
 from projections.rows import AccountView, plain, sortable_time
 
 PROJECTION = "read_models"
+LEDGER_NAMES = (cash_account, margin_account)  # an account's own ledger accounts
 BATCH_EVENTS = 2_000
 
 
@@ -325,7 +327,11 @@ class Batch:
             return
         current: dict[str, Decimal] = {}
         names = sorted(self.ledger)
-        for row in self.bulk.by_keys(self.connection, ledger_balances, "ledger_account", names):
+        # an account opened in this batch has no ledger rows yet (were one stored, inserting
+        # it would break the table's key and fail the batch, never write another figure)
+        fresh = {f(account) for account in self.account_ids.values() for f in LEDGER_NAMES}
+        stored = [name for name in names if name not in fresh]
+        for row in self.bulk.by_keys(self.connection, ledger_balances, "ledger_account", stored):
             current[row["ledger_account"]] = Decimal(row["balance"])
         changed = [
             {"ledger_account": name, "balance": plain(current[name] + self.ledger[name])}
