@@ -7,7 +7,7 @@ import gc
 import json
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -18,11 +18,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from domain.commands.models import format_time
 from infrastructure.eventstore.database_url import Database
 from infrastructure.readmodels.reading import ReadingTranscoder, collector_paused, is_unread
 from infrastructure.readmodels.reconcile import reconcile
 from infrastructure.readmodels.runner import ReadModels
 from infrastructure.readmodels.tables import READ_MODELS
+from projections.rows import sortable_time
 from tests.support.databases import OnPostgreSQL, OnSQLite
 from tests.support.ledgers import LedgerFactory, command, run, sqlite_test_ledger
 from tests.support.scenarios import three_winners_and_a_crash
@@ -234,3 +236,40 @@ def test_the_garbage_collector_waits_until_the_last_of_two_overlapping_batches_e
     thread.join(timeout=10)
     assert seen_by_first == [False]  # the second ended first: still paused for the first
     assert gc.isenabled()
+
+
+def sortable_time_as_parsed(at: str) -> str:
+    """projections.rows.sortable_time by parsing alone, as it was before its shortcut."""
+    moment = datetime.fromisoformat(at).astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="microseconds") + "Z"
+
+
+offsets = st.integers(min_value=-14 * 60, max_value=14 * 60).map(
+    lambda minutes: timezone(timedelta(minutes=minutes))
+)
+
+
+@given(
+    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=offsets),
+    st.sampled_from(["format_time", "isoformat", "Z", "seconds", "milliseconds"]),
+)
+def test_a_business_time_is_made_sortable_as_by_parsing_it(moment: datetime, style: str) -> None:
+    text = {
+        "format_time": format_time(moment),
+        "isoformat": moment.isoformat(),
+        "Z": moment.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z",
+        "seconds": moment.astimezone(UTC).replace(tzinfo=None, microsecond=0).isoformat() + "Z",
+        "milliseconds": moment.isoformat(timespec="milliseconds"),
+    }[style]
+    assert sortable_time(text) == sortable_time_as_parsed(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-13-01T00:00:00Z", "2026-02-30T08:00:00.000000Z", "2026-11-21T24:00:00Z"]
+)
+def test_a_time_that_is_no_time_is_refused_as_by_parsing_it(text: str) -> None:
+    with pytest.raises(ValueError) as parsed:
+        sortable_time_as_parsed(text)
+    with pytest.raises(ValueError) as shortcut:
+        sortable_time(text)
+    assert str(shortcut.value) == str(parsed.value)
