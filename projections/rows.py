@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -9,11 +10,18 @@ from typing import Any
 
 from domain.core.money import ZERO
 
+# How the ledger writes a business time (domain.commands.models.format_time): UTC, "Z", and
+# microseconds only when there are any.
+UTC_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{6})?Z", re.ASCII)
+
 
 def sortable_time(at: str | None) -> str:
     """Business time in one fixed width (microseconds always shown), so text order is time order."""
     if not at:
         return ""
+    if UTC_TIME.fullmatch(at):  # already UTC: its own digits once it is known to be a time
+        datetime.fromisoformat(at)  # a ValueError for "2026-13-01T00:00:00Z", as below
+        return at if len(at) == len("2026-11-21T08:00:00.000000Z") else f"{at[:19]}.000000Z"
     moment = datetime.fromisoformat(at).astimezone(UTC).replace(tzinfo=None)
     return moment.isoformat(timespec="microseconds") + "Z"
 

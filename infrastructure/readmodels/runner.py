@@ -8,14 +8,14 @@ tracking position in one transaction, guarded so that two runners never apply an
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from eventsourcing.persistence import Notification
 from sqlalchemy import (
     Connection,
     Engine,
-    bindparam,
     create_engine,
     insert,
     select,
@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.pool import NullPool
 
+from domain.core.postings import cash_account, margin_account
 from domain.ledger import LossLedger
 from infrastructure.eventstore.database_url import (
     CONNECT_SECONDS,
@@ -34,6 +35,13 @@ from infrastructure.eventstore.database_url import (
     parse_database,
 )
 from infrastructure.eventstore.postgres_tables import creation_lock_key
+from infrastructure.readmodels.bulk import BulkRows
+from infrastructure.readmodels.reading import (
+    class_topic,
+    collector_paused,
+    is_unread,
+    reading_mapper,
+)
 from infrastructure.readmodels.tables import (
     READ_MODELS,
     balances,
@@ -58,8 +66,8 @@ from projections.fold import (
 from projections.rows import AccountView, plain, sortable_time
 
 PROJECTION = "read_models"
+LEDGER_NAMES = (cash_account, margin_account)  # an account's own ledger accounts
 BATCH_EVENTS = 2_000
-PREFETCH_CHUNK = 500  # account keys per IN (...) query
 
 
 class ConcurrentCatchUpError(Exception):
@@ -106,6 +114,10 @@ class ReadModels:
         self.ledger = ledger
         self.database = database
         self.engine = make_engine(database)
+        self.batch_events = BATCH_EVENTS  # events read, decoded and written together
+        self.decode = reading_mapper(ledger.mapper).to_domain_event
+        schema = database.schema if database.backend == "postgresql" else None
+        self.bulk = BulkRows(self.engine.dialect, schema)
         create_tables(self.engine, database)
 
     def position(self) -> int:
@@ -123,38 +135,46 @@ class ReadModels:
         """Apply every event not yet applied; the number of events applied by this call."""
         applied = 0
         for _ in range(1_000_000):  # bounded: each round applies a batch or stops
-            start = self.position()
-            notifications = self.ledger.recorder.select_notifications(
-                start=start, limit=BATCH_EVENTS, inclusive_of_start=False
-            )
-            if not notifications:
+            with collector_paused():
+                read = self._apply_next_batch()
+            if read is None:
                 return applied
-            try:
-                with self.engine.begin() as connection:
-                    # Claim the batch first: the row lock (PostgreSQL) or the write lock (SQLite)
-                    # makes a second runner wait here, then find the position moved and stop.
-                    moved = connection.execute(
-                        update(tracking)
-                        .where(tracking.c.projection == PROJECTION, tracking.c.position == start)
-                        .values(position=notifications[-1].id)
-                    ).rowcount
-                    if moved != 1:
-                        raise ConcurrentCatchUpError
-                    batch = Batch(connection)
-                    to_event = self.ledger.mapper.to_domain_event
-                    events = [(n.id, to_event(n)) for n in notifications]
-                    batch.prefetch(event for _, event in events)
-                    for notification_id, event in events:
-                        batch.apply(notification_id, event)
-                    batch.write()
-                    faults.reached("projection_write")
-            except ConcurrentCatchUpError:
-                continue  # another runner applied this batch; read on from where it stopped
-            faults.reached("projection_commit")
-            applied += len(notifications)
-            if progress is not None:
-                progress(len(notifications))
+            applied += read
+            if read and progress is not None:
+                progress(read)
         return applied
+
+    def _apply_next_batch(self) -> int | None:
+        """Read, apply and commit the batch after the tracking position: its number of events
+        (0 when another runner applied it first), or None at the end of the log."""
+        start = self.position()
+        notifications = self.ledger.recorder.select_notifications(
+            start=start, limit=self.batch_events, inclusive_of_start=False
+        )
+        if not notifications:
+            return None
+        try:
+            with self.engine.begin() as connection:
+                # Claim the batch first: the row lock (PostgreSQL) or the write lock (SQLite)
+                # makes a second runner wait here, then find the position moved and stop.
+                moved = connection.execute(
+                    update(tracking)
+                    .where(tracking.c.projection == PROJECTION, tracking.c.position == start)
+                    .values(position=notifications[-1].id)
+                ).rowcount
+                if moved != 1:
+                    raise ConcurrentCatchUpError
+                batch = Batch(connection, self.bulk)
+                batch.prefetch(notifications)
+                for notification in notifications:  # decoded one at a time: they die young
+                    if not is_unread(notification.topic):
+                        batch.apply(notification.id, self.decode(notification))
+                batch.write()
+                faults.reached("projection_write")
+        except ConcurrentCatchUpError:
+            return 0  # another runner applied this batch; read on from where it stopped
+        faults.reached("projection_commit")
+        return len(notifications)
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
         """Drop every read model and rebuild it from the whole log."""
@@ -173,12 +193,12 @@ def topic_of(event: Any) -> str:
 class Batch:
     """The changes of one batch of events, loaded lazily, written at once."""
 
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
+    def __init__(self, connection: Connection, bulk: BulkRows) -> None:
+        self.connection, self.bulk = connection, bulk
         self.accounts: dict[str, AccountView] = {}
         self.account_ids: dict[str, str] = {}
         self.new_accounts: set[str] = set()
-        self.account_rows: dict[str, dict[str, Any]] = {}
+        self.account_changed: dict[str, int] = {}  # the last notification that changed each
         self.cycles: dict[str, dict[str, Any]] = {}
         self.new_cycles: set[str] = set()
         self.flows: list[dict[str, Any]] = []
@@ -186,21 +206,19 @@ class Batch:
         self.participant_rows: list[dict[str, Any]] = []
         self.ledger: dict[str, Decimal] = {}
 
-    def prefetch(self, events: Iterable[Any]) -> None:
-        """Load the balance rows of every account the batch changes, a few queries in all."""
+    def prefetch(self, notifications: Sequence[Notification]) -> None:
+        """Load the balance rows of every account the batch changes, a few queries in all; not
+        those of the accounts it opens, which have none."""
+        opened = {n.originator_id for n in notifications if n.originator_version == 1}
         keys = sorted(
             {
-                str(event.originator_id)
-                for event in events
-                if event.originator_version != 1 and topic_of(event).startswith(ACCOUNT_TOPIC)
+                str(n.originator_id)
+                for n in notifications
+                if n.originator_id not in opened and class_topic(n.topic).startswith(ACCOUNT_TOPIC)
             }
         )
-        for start in range(0, len(keys), PREFETCH_CHUNK):
-            chunk = keys[start : start + PREFETCH_CHUNK]
-            for row in self.connection.execute(
-                select(balances).where(balances.c.account_id.in_(chunk))
-            ).mappings():
-                self.accounts[row["account_id"]] = AccountView.from_row(dict(row))
+        for row in self.bulk.by_keys(self.connection, balances, "account_id", keys):
+            self.accounts[row["account_id"]] = AccountView.from_row(dict(row))
 
     def apply(self, notification_id: int, event: Any) -> None:
         topic = topic_of(event)
@@ -223,7 +241,7 @@ class Batch:
             view = self._load_account(key)
         view, entries = fold_account(view, event, notification_id)
         self.accounts[key] = view
-        self.account_rows[key] = {**view.row(notification_id), "account_id": key}
+        self.account_changed[key] = notification_id  # its row is made once, when written
         self.flows += entries
 
     def _load_account(self, key: str) -> AccountView:
@@ -282,32 +300,26 @@ class Batch:
             }
 
     def write(self) -> None:
-        connection = self.connection
-        existing = [row for key, row in self.account_rows.items() if key not in self.new_accounts]
-        new = [row for key, row in self.account_rows.items() if key in self.new_accounts]
-        if new:
-            connection.execute(insert(balances), new)
-        if existing:
-            # one executemany: the key is bound under another name than the columns set
-            connection.execute(
-                update(balances)
-                .where(balances.c.account_id == bindparam("key"))
-                .values(
-                    {column: bindparam(column) for column in existing[0] if column != "account_id"}
-                ),
-                [{**row, "key": row["account_id"]} for row in existing],
-            )
-        if self.flows:
-            connection.execute(insert(fund_flows), self.flows)
-        if self.fund_rows:
-            connection.execute(insert(insurance_fund_history), self.fund_rows)
+        connection, bulk = self.connection, self.bulk
+        rows = {
+            key: {**self.accounts[key].row(notification_id), "account_id": key}
+            for key, notification_id in self.account_changed.items()
+        }
+        bulk.insert(connection, balances, [r for k, r in rows.items() if k in self.new_accounts])
+        bulk.replace(
+            connection,
+            balances,
+            "account_id",
+            [row for key, row in rows.items() if key not in self.new_accounts],
+        )
+        bulk.insert(connection, fund_flows, self.flows)
+        bulk.insert(connection, insurance_fund_history, self.fund_rows)
         for key, row in self.cycles.items():
             if key in self.new_cycles:
                 connection.execute(insert(cycles).values(**row))
             else:
                 connection.execute(update(cycles).where(cycles.c.cycle_id == key).values(**row))
-        if self.participant_rows:
-            connection.execute(insert(participants), self.participant_rows)
+        bulk.insert(connection, participants, self.participant_rows)
         self._write_ledger()
 
     def _write_ledger(self) -> None:
@@ -315,14 +327,14 @@ class Batch:
             return
         current: dict[str, Decimal] = {}
         names = sorted(self.ledger)
-        for start in range(0, len(names), PREFETCH_CHUNK):
-            chunk = names[start : start + PREFETCH_CHUNK]
-            for row in self.connection.execute(
-                select(ledger_balances).where(ledger_balances.c.ledger_account.in_(chunk))
-            ):
-                current[row.ledger_account] = Decimal(row.balance)
+        # an account opened in this batch has no ledger rows yet (were one stored, inserting
+        # it would break the table's key and fail the batch, never write another figure)
+        fresh = {f(account) for account in self.account_ids.values() for f in LEDGER_NAMES}
+        stored = [name for name in names if name not in fresh]
+        for row in self.bulk.by_keys(self.connection, ledger_balances, "ledger_account", stored):
+            current[row["ledger_account"]] = Decimal(row["balance"])
         changed = [
-            {"key": name, "balance": plain(current[name] + self.ledger[name])}
+            {"ledger_account": name, "balance": plain(current[name] + self.ledger[name])}
             for name in names
             if name in current
         ]
@@ -331,15 +343,8 @@ class Batch:
             for name in names
             if name not in current
         ]
-        if changed:
-            self.connection.execute(
-                update(ledger_balances)
-                .where(ledger_balances.c.ledger_account == bindparam("key"))
-                .values(balance=bindparam("balance")),
-                changed,
-            )
-        if added:
-            self.connection.execute(insert(ledger_balances), added)
+        self.bulk.replace(self.connection, ledger_balances, "ledger_account", changed)
+        self.bulk.insert(self.connection, ledger_balances, added)
 
 
 def open_with_read_models(url: str | None = None) -> tuple[LossLedger, ReadModels]:
