@@ -165,7 +165,7 @@ def main() -> None:
     parser.add_argument("--positions", type=int, default=100_000)
     parser.add_argument("--store", default="/tmp/projrate/ledger.db")
     parser.add_argument("--db", help="a PostgreSQL URL with ?schema=..., instead of --store")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3, help="rebuilds timed (0: build only)")
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema")
     parser.add_argument("--baseline", type=Path, help="another checkout to time, interleaved")
     parser.add_argument("--profile", type=Path, help="cProfile one more rebuild into FILE")
@@ -187,7 +187,8 @@ def main() -> None:
                 say(f"baseline run {run + 1}: {before[-1]}")
             current.append(rebuild_once(url))
             say(f"run {run + 1}: {current[-1]}")
-        figures["current"] = median(current)
+        if current:  # --repeat 0: the store is built, nothing timed
+            figures["current"] = median(current)
         if before:
             figures["baseline"] = {"checkout": str(arguments.baseline), **median(before)}
         if arguments.profile is not None:
