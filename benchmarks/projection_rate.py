@@ -2,16 +2,18 @@
 
 The store is built once (`write_bench_market`, seed 7, N positions: the load file then the settle
 file, applied as `lossledger apply` does) and kept at the path given, so that runs of this script
-on different checkouts time the same log. Each run drops and rebuilds every read model, K times;
-the figures are the medians: wall and CPU seconds (CPU: this process only, PostgreSQL's own is not
-in it), events a wall second, seconds in the garbage collector, and the peak RSS.
+on different checkouts time the same log. Each run drops and rebuilds every read model, K times,
+each in a process of its own; the figures are the medians: wall and CPU seconds (CPU: that
+process only, PostgreSQL's own is not in it), events a wall second, seconds in the garbage
+collector, and the peak RSS.
 
     .venv/bin/python benchmarks/projection_rate.py --store /tmp/projrate/ledger.db
     .venv/bin/python benchmarks/projection_rate.py \
         --db 'postgresql://postgres@127.0.0.1:5432/test?schema=projrate_x' --keep
-    # before and after in one run, interleaved: the baseline is another checkout's venv
+    # before and after in one run, interleaved: the baseline is another checkout's code
+    git archive ba380b6 | tar -x -C /tmp/projrate/before
     .venv/bin/python benchmarks/projection_rate.py --store /tmp/projrate/ledger.db \
-        --baseline /work/main
+        --baseline /tmp/projrate/before
 
 `--profile FILE` writes a cProfile of one more rebuild (read it with `python -m pstats FILE`).
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -65,8 +68,12 @@ def build(url: str, positions: int) -> None:
     the settle file, with the bench's warm aggregate cache. An interrupted build is resumed
     (commands already applied are skipped by their ids)."""
     database = parse_database(url)
-    if ledger_exists(database) and marker_ok(url, positions):
-        return
+    if ledger_exists(database):
+        found = built_positions(url)
+        if found == positions:
+            return
+        if found is not None:
+            raise SystemExit(f"{url} holds the market of {found:,} positions, not {positions:,}")
     create_store_place(database)
     with tempfile.TemporaryDirectory(prefix="projrate-") as directory:
         load, settle = Path(directory) / "load.jsonl", Path(directory) / "settle.jsonl"
@@ -85,16 +92,17 @@ def build(url: str, positions: int) -> None:
     mark_built(url, positions)
 
 
-def marker_ok(url: str, positions: int) -> bool:
+def built_positions(url: str) -> int | None:
+    """The positions of the market the store holds whole, None while it holds none whole."""
     database = parse_database(url)
     engine = create_engine(database.sqlalchemy_url)
     try:
         with engine.connect() as connection:
             if not inspect(connection).has_table(BUILT, schema=database.schema):
-                return False
+                return None
             table = f'"{database.schema}".{BUILT}' if database.schema else BUILT
             found = connection.execute(text(f"SELECT positions FROM {table}")).scalar()
-            return bool(found == positions)
+            return None if found is None else int(found)
     finally:
         engine.dispose()
 
@@ -139,15 +147,18 @@ def rebuild_once(url: str, profile: Path | None = None) -> dict[str, Any]:
     }
 
 
-def baseline_once(checkout: Path, url: str) -> dict[str, Any]:
-    """One rebuild by another checkout's code (its own venv), on the same store."""
-    python = checkout / ".venv" / "bin" / "python"
+def rebuild_apart(url: str, checkout: Path | None = None) -> dict[str, Any]:
+    """One rebuild in a process of its own, by this code or by another source tree's (this
+    interpreter and its packages, with the tree first on the import path), on the same store."""
+    environment = dict(os.environ)
+    if checkout is not None:
+        environment["PYTHONPATH"] = str(checkout.resolve())
     finished = subprocess.run(
-        [str(python), __file__, "--url", url, "--once"],
-        cwd=checkout,  # its editable install, not this one
+        [sys.executable, __file__, "--url", url, "--once"],
         capture_output=True,
         text=True,
         check=True,
+        env=environment,
     )
     result: dict[str, Any] = json.loads(finished.stdout)
     return result
@@ -165,14 +176,16 @@ def main() -> None:
     parser.add_argument("--positions", type=int, default=100_000)
     parser.add_argument("--store", default="/tmp/projrate/ledger.db")
     parser.add_argument("--db", help="a PostgreSQL URL with ?schema=..., instead of --store")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3, help="rebuilds timed (0: build only)")
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema")
-    parser.add_argument("--baseline", type=Path, help="another checkout to time, interleaved")
+    parser.add_argument(
+        "--baseline", type=Path, help="a source tree of other code to time, interleaved"
+    )
     parser.add_argument("--profile", type=Path, help="cProfile one more rebuild into FILE")
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--once", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
-    if arguments.once:  # a baseline's single timed rebuild
+    if arguments.once:  # one timed rebuild, in the process rebuild_apart starts
         print(json.dumps(rebuild_once(arguments.url)))
         return
     url = url_of(arguments)
@@ -181,13 +194,14 @@ def main() -> None:
     current: list[dict[str, Any]] = []
     before: list[dict[str, Any]] = []
     try:
-        for run in range(arguments.repeat):
+        for run in range(arguments.repeat):  # each in a fresh process, interleaved
             if arguments.baseline is not None:
-                before.append(baseline_once(arguments.baseline, url))
+                before.append(rebuild_apart(url, arguments.baseline))
                 say(f"baseline run {run + 1}: {before[-1]}")
-            current.append(rebuild_once(url))
+            current.append(rebuild_apart(url))
             say(f"run {run + 1}: {current[-1]}")
-        figures["current"] = median(current)
+        if current:  # --repeat 0: the store is built, nothing timed
+            figures["current"] = median(current)
         if before:
             figures["baseline"] = {"checkout": str(arguments.baseline), **median(before)}
         if arguments.profile is not None:

@@ -11,6 +11,7 @@ positions to JSON), so the driver receives what SQLAlchemy would have given it. 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import ARRAY, Connection, Table, any_, bindparam, insert, select, update
@@ -102,19 +103,25 @@ class BulkRows:
     def _tuples(
         self, table: Table, order: tuple[str, ...], rows: Sequence[Row], key: str = ""
     ) -> list[tuple[Any, ...]]:
+        """Each row's values in the statement's order, converted where the column's type says."""
         names = [key if name == "key_" else name for name in order]
-        converters = [self._converter(table, name) for name in names]
-        if not any(converters):
-            return [tuple([row[name] for name in names]) for row in rows]
-        return [
-            tuple(
-                [
-                    row[name] if convert is None else convert(row[name])
-                    for name, convert in zip(names, converters, strict=True)
-                ]
-            )
-            for row in rows
+        values: Callable[[Row], tuple[Any, ...]] = (
+            itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
+        )
+        conversions = [
+            (index, convert)
+            for index, convert in enumerate(self._converter(table, name) for name in names)
+            if convert is not None
         ]
+        if not conversions:
+            return [values(row) for row in rows]
+        converted: list[tuple[Any, ...]] = []
+        for row in rows:
+            row_values = list(values(row))
+            for index, convert in conversions:
+                row_values[index] = convert(row_values[index])
+            converted.append(tuple(row_values))
+        return converted
 
     def _converter(self, table: Table, column: str) -> Convert | None:
         """The column type's bind processor for the dialect (None when values pass as they are)."""
