@@ -31,6 +31,12 @@ class Account(Aggregate):
         self.account = account
         self.cash = ZERO
         self.positions: dict[str, dict[str, Any]] = {}
+        # The cycle the position records belong to, and whether they are as that cycle's
+        # position events left them ("open") or as its settlement left them ("settled"). A
+        # cycle that records its boundaries in chunks changes the records without an event
+        # of the account's: the unit of work applies its rows when the account is next loaded.
+        self.book_cycle: str | None = None
+        self.book_state = "open"
 
     # --- reading -------------------------------------------------------------------------
 
@@ -107,6 +113,7 @@ class Account(Aggregate):
     ) -> None:
         self.positions = {**self.positions, contract: position}
         self.cash = cash_after
+        self.book_cycle, self.book_state = cycle, "open"
 
     @event("PositionClosed")
     def record_position_closed(
@@ -124,6 +131,7 @@ class Account(Aggregate):
     ) -> None:
         self.positions = {**self.positions, contract: position}
         self.cash = cash_after
+        self.book_cycle, self.book_state = cycle, "open"
 
     @event("PositionLiquidated")
     def record_position_liquidated(
@@ -144,6 +152,7 @@ class Account(Aggregate):
     ) -> None:
         self.positions = {**self.positions, contract: position}
         self.cash = cash_after
+        self.book_cycle, self.book_state = cycle, "open"
 
     @event("CarriedPositionsMarked")
     def record_carried_positions_marked(
@@ -157,6 +166,7 @@ class Account(Aggregate):
     ) -> None:
         self.positions = positions
         self.cash = cash_after
+        self.book_cycle, self.book_state = cycle, "open"
 
     @event("CycleSettled")
     def record_cycle_settled(
@@ -171,6 +181,24 @@ class Account(Aggregate):
     ) -> None:
         self.positions = positions
         self.cash = cash_after
+        self.book_cycle, self.book_state = cycle, "settled"
+
+    @event("RowsApplied")
+    def record_rows_applied(
+        self,
+        cycle: str,
+        boundary: str,
+        rows: list[str],
+        positions: dict[str, dict[str, Any]],
+        cash_after: Decimal,
+        at: str,
+    ) -> None:
+        """The account's rows of a cycle boundary (`boundary` is "settled" or "opened"),
+        cited as `rows`, applied: the records and cash they leave. The postings are the rows'
+        own, recorded on the cycle's chunk event; this event repeats none of them."""
+        self.positions = positions
+        self.cash = cash_after
+        self.book_cycle, self.book_state = cycle, "settled" if boundary == "settled" else "open"
 
     @event("RefundReceived")
     def record_refund(

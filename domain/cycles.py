@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
+from itertools import groupby
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.core.errors import CycleNotOpenError, MissingMarkError, UnknownContractError
-from domain.core.ids import cycle_id
-from domain.core.money import ZERO
+from domain.core.ids import account_id, cycle_id
+from domain.core.money import ZERO, fmt_plain
 from domain.core.postings import Posting
+from domain.core.settlement_rows import (
+    S_ACCOUNT,
+    S_CONTRACT,
+    S_PROFIT,
+    S_RANK,
+    S_SHARE,
+    Row,
+    booking_postings,
+    decode_amount,
+    opening_postings,
+    row_ref,
+    share_postings,
+)
 
 
 class Cycle(Aggregate):
@@ -31,10 +46,20 @@ class Cycle(Aggregate):
         at: str,
     ) -> None:
         self.cycle = cycle
+        self.opened_at = at
+        self.settled_at: str | None = None
+        self.settled_version: int | None = None  # of the Settled event
+        # Per chunk of the settlement, in account order: its first and last account, the
+        # version of its PositionsSettled and of its LossShared (None: no participant in it).
+        self.chunks: list[tuple[str, str, int, int | None]] = []
+        self.opening_chunks: list[tuple[str, str, int]] = []
         self.opening_marks = dict(marks)
         self.marks = dict(marks)
         self.policy_version = policy_version
         self.accounts: set[str] = set(carried_accounts)
+        # each account's aggregate id (hex) -> name: how a read of the cycle's log range
+        # names the accounts of its position events
+        self.account_keys: dict[str, str] = {account_id(a).hex: a for a in carried_accounts}
         self.deficit = ZERO
         self.takeovers = 0
         self.settled = False
@@ -64,6 +89,7 @@ class Cycle(Aggregate):
     @event("AccountJoined")
     def record_account_joined(self, account: str) -> None:
         self.accounts.add(account)  # in place: a cycle may hold a million accounts
+        self.account_keys[account_id(account).hex] = account
 
     @event("TakeoverExecuted")
     def record_takeover(
@@ -89,19 +115,123 @@ class Cycle(Aggregate):
         self.takeovers += 1
         self.marks[contract] = mark
 
-    @event("LossShared")
-    def record_loss_shared(
-        self, account: str, contract: str, profit: Decimal, rank: int, share: Decimal, at: str
+    class OpeningBooked(Aggregate.Event):
+        """A chunk of the opening book: the carried positions of a run of accounts, marked to
+        the cycle's opening mark (domain/core/settlement_rows.py names the columns)."""
+
+        chunk: int
+        first: str
+        last: str
+        quantum: Decimal
+        rows: list[Row]
+        at: str
+
+        def postings_by_account(self) -> Iterator[tuple[str, list[Row], list[Posting]]]:
+            for account, rows in by_account(self.rows):
+                yield account, rows, opening_postings(account, rows, self.quantum)
+
+        @property
+        def postings(self) -> list[Posting]:
+            return [p for _, _, postings in self.postings_by_account() for p in postings]
+
+    @event(OpeningBooked)
+    def record_opening_booked(
+        self, chunk: int, first: str, last: str, quantum: Decimal, rows: list[Row], at: str
     ) -> None:
-        self.participants.append(
+        self.opening_chunks.append((first, last, self.version + 1))
+
+    class PositionsSettled(Aggregate.Event):
+        """A chunk of the settlement's booking rows: every position record of a run of
+        accounts, its cycle profit booked (domain/core/settlement_rows.py names the columns)."""
+
+        chunk: int
+        first: str
+        last: str
+        quantum: Decimal
+        rows: list[Row]
+        at: str
+
+        def postings_by_account(self) -> Iterator[tuple[str, list[Row], list[Posting]]]:
+            for account, rows in by_account(self.rows):
+                yield account, rows, booking_postings(account, rows, self.quantum)
+
+        @property
+        def postings(self) -> list[Posting]:
+            return [p for _, _, postings in self.postings_by_account() for p in postings]
+
+    @event(PositionsSettled)
+    def record_positions_settled(
+        self, chunk: int, first: str, last: str, quantum: Decimal, rows: list[Row], at: str
+    ) -> None:
+        self.chunks.append((first, last, self.version + 1, None))
+
+    class LossShared(Aggregate.Event):
+        """The participants of a run of accounts (the accounts of the booking chunk recorded
+        just before it), each with its rank, its share and where the share was taken from.
+
+        Stores written before the settlement was recorded in chunks hold one LossShared per
+        participant (version 1: account, contract, profit, rank, share); it reads as a chunk of
+        one row without a chunk number, whose share was booked by the account's own
+        `CycleSettled` (so it carries no postings here)."""
+
+        class_version = 2
+
+        chunk: int | None
+        first: str
+        last: str
+        quantum: Decimal | None
+        rows: list[Row]
+        at: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            row = [
+                state.pop("account"),
+                state.pop("contract"),
+                fmt_plain(state.pop("profit")),
+                state.pop("rank"),
+                fmt_plain(state.pop("share")),
+                None,
+                None,
+            ]
+            state.update(chunk=None, first=row[0], last=row[0], quantum=None, rows=[row])
+
+        def postings_by_account(self) -> Iterator[tuple[str, list[Row], list[Posting]]]:
+            if self.chunk is None or self.quantum is None:
+                return
+            for account, rows in by_account(self.rows):
+                yield account, rows, share_postings(account, rows, self.quantum)
+
+        @property
+        def postings(self) -> list[Posting]:
+            return [p for _, _, postings in self.postings_by_account() for p in postings]
+
+    @event(LossShared)
+    def record_loss_shared(
+        self,
+        chunk: int | None,
+        first: str,
+        last: str,
+        quantum: Decimal | None,
+        rows: list[Row],
+        at: str,
+    ) -> None:
+        version = self.version + 1
+        reference = f"{self.id}:{version}"
+        if chunk is not None:
+            booked_first, booked_last, booked, _ = self.chunks[-1]
+            self.chunks[-1] = (booked_first, booked_last, booked, version)
+        self.participants += [
             {
-                "account": account,
-                "contract": contract,
-                "profit": profit,
-                "rank": rank,
-                "share": share,
+                "account": row[S_ACCOUNT],
+                "contract": row[S_CONTRACT],
+                "profit": decode_amount(row[S_PROFIT], quantum or ZERO),
+                "rank": row[S_RANK],
+                "share": decode_amount(row[S_SHARE], quantum or ZERO),
+                "ref": reference if chunk is None else row_ref(reference, index),
             }
-        )
+            for index, row in enumerate(rows)
+        ]
 
     @event("DeficitUncovered")
     def record_deficit_uncovered(self, amount: Decimal, postings: list[Posting], at: str) -> None:
@@ -116,6 +246,10 @@ class Cycle(Aggregate):
         at: str,
     ) -> None:
         self.settled = True
+        self.settled_at = at
+        self.settled_version = self.version + 1
+        if self.chunks:  # the chunks list participants in account order
+            self.participants.sort(key=lambda p: int(p["rank"]))
         self.marks = dict(marks)
         self.settlement = summary
         self.carried_accounts = carried_accounts
@@ -140,3 +274,8 @@ class Cycle(Aggregate):
                 "allocations": allocations,
             }
         )
+
+
+def by_account(rows: list[Row]) -> Iterator[tuple[str, list[Row]]]:
+    for account, group in groupby(rows, key=lambda row: str(row[0])):
+        yield account, list(group)

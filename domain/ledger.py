@@ -12,6 +12,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import datetime_now_with_tzinfo
 from eventsourcing.persistence import DecimalAsStr, JSONTranscoder
 
+from domain.accounts import Account
 from domain.command_log import CommandRecord
 from domain.commands.json_lines import load_json
 from domain.commands.models import (
@@ -151,6 +152,11 @@ class LossLedger(Application[UUID]):
             if existing is None:  # this store cannot look ids up in bulk: each is loaded alone
                 return
             self.unit.absent.update(set(chunk) - existing)
+
+    def account(self, key: UUID) -> Account | None:
+        """An account as it stands: the rows of the cycle boundaries recorded since its last
+        event applied to it (domain/handlers/unit_of_work.py), saved with its next command."""
+        return self.unit.find(key, Account)
 
     def flush(self) -> int:
         """Save what the accepted commands changed; the number of events written."""

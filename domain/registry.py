@@ -53,6 +53,11 @@ class Registry(Aggregate):
     def last_cycle(self) -> str | None:
         return self.cycles[-1] if self.cycles else None
 
+    def cycle_after(self, cycle: str) -> str | None:
+        """The cycle opened after the given one, if any."""
+        index = self.cycles.index(cycle)
+        return self.cycles[index + 1] if index + 1 < len(self.cycles) else None
+
     @event("PolicySet")
     def record_policy(self, policy: dict[str, Any], at: str) -> None:
         self.policies = [*self.policies, policy]

@@ -7,7 +7,8 @@ rows with its tracking position in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +16,16 @@ from domain.core.errors import ensure
 from domain.core.ids import event_ref
 from domain.core.money import ZERO
 from domain.core.postings import cash_account, margin_account
+from domain.core.settlement_rows import (
+    B_CONTRACT,
+    B_MARGIN_AFTER,
+    B_SIZE,
+    O_CONTRACT,
+    O_MARGIN_AFTER,
+    S_CONTRACT,
+    S_FROM_MARGIN,
+    decode_amount,
+)
 from projections.rows import AccountView, plain, sortable_time
 
 ACCOUNT_TOPIC = "domain.accounts:Account."
@@ -30,9 +41,15 @@ def event_name(topic: str) -> str:
 
 
 def fold_account(
-    view: AccountView, event: Any, notification_id: int
+    view: AccountView,
+    event: Any,
+    notification_id: int,
+    first_entry: int = 0,
+    reference: str | None = None,
 ) -> tuple[AccountView, list[dict[str, Any]]]:
-    """Apply one Account event; return the fund-flow entries it makes, in posting order."""
+    """Apply one Account event (or one account's rows of a cycle's chunk event, numbered from
+    `first_entry` and cited as `reference`); return the fund-flow entries it makes, in posting
+    order."""
     cash_name, margin_name = cash_account(view.account), margin_account(view.account)
     at = sortable_time(getattr(event, "at", None)) or view.at
     if hasattr(event, "positions"):
@@ -51,7 +68,7 @@ def fold_account(
         withheld = plain(view.withheld)  # the postings move cash and margin, never realized
         cycle = getattr(event, "cycle", None)
         event_contract = getattr(event, "contract", None)
-        reference = event_ref(event)
+        reference = reference or event_ref(event)
     for index, (
         (cash_change, margin_change),
         (_debit, _credit, _amount, kind, *contract),
@@ -63,7 +80,7 @@ def fold_account(
         entries.append(
             {
                 "notification_id": notification_id,
-                "entry": index,
+                "entry": first_entry + index,
                 "account": view.account,
                 "type": kind,
                 "balance": "cash" if cash_change else "margin",
@@ -125,3 +142,50 @@ def balances_from_events(events: Iterable[Any]) -> dict[str, Decimal]:
         for ledger_account, change in ledger_changes(event).items():
             balances[ledger_account] = balances.get(ledger_account, Decimal(0)) + change
     return balances
+
+
+@dataclass(frozen=True)
+class AccountRows:
+    """One account's rows of a cycle's chunk event, read as the account event they stand for:
+    the records they leave (margin and realized, all a balance needs) and their postings."""
+
+    positions: dict[str, dict[str, Any]]
+    postings: list[Any]
+    cycle: str
+    at: str
+
+
+def chunk_accounts(
+    event: Any, cycle: str, view_of: Callable[[str], AccountView]
+) -> Iterator[tuple[str, int, AccountRows]]:
+    """Each account of a cycle's chunk event (opening, booking or LossShared rows): its first
+    row's index, and its rows as the account event they stand for. A LossShared row takes
+    the share's margin part out of the position's margin as the booking left it."""
+    quantum = event.quantum
+    name = event_name(type(event).__qualname__)
+    index = 0
+    for account, rows, postings in event.postings_by_account():
+        if name == "OpeningBooked":
+            kept = {row[O_CONTRACT]: row[O_MARGIN_AFTER] for row in rows}
+        elif name == "PositionsSettled":
+            kept = {
+                row[B_CONTRACT]: row[B_MARGIN_AFTER] for row in rows if Decimal(row[B_SIZE]) > 0
+            }
+        else:
+            kept = {}
+        positions = {
+            contract: {"margin": decode_amount(margin, quantum), "realized": ZERO}
+            for contract, margin in kept.items()
+        }
+        if name == "LossShared":
+            view = view_of(account)
+            taken = {row[S_CONTRACT]: decode_amount(row[S_FROM_MARGIN], quantum) for row in rows}
+            positions = {
+                contract: {
+                    "margin": margin - taken.get(contract, ZERO),
+                    "realized": view.realized.get(contract, ZERO),
+                }
+                for contract, margin in view.margins.items()
+            }
+        yield account, index, AccountRows(positions, postings, cycle, event.at)
+        index += len(rows)

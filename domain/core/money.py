@@ -10,7 +10,7 @@ import re
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Decimal
 from fractions import Fraction
 
-from domain.core.errors import AmountNotInQuantaError, InvalidCommandError, ensure
+from domain.core.errors import AmountNotInQuantaError, InvalidCommandError, InvariantError
 from domain.core.limits import MAX_DECIMAL_CHARS, MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS, quoted
 
 # SPEC 3: compute exactly at high precision, round only where an amount is booked.
@@ -131,7 +131,10 @@ def to_quanta(amount: Decimal, quantum: Decimal) -> int:
     """A booked amount as its whole number of quanta; an amount finer than the quantum is a bug."""
     count = amount / quantum  # exact: an amount's digits are bounded far below the context's
     whole = int(count)
-    ensure(count == whole, f"a booked amount is a whole number of quanta, not {fmt_plain(amount)}")
+    if count != whole:  # the message is formatted only then: this runs once per position
+        raise InvariantError(
+            f"a booked amount is a whole number of quanta, not {fmt_plain(amount)}"
+        )
     return whole
 
 

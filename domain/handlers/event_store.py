@@ -7,8 +7,8 @@ never reaches into a recorder's methods or the repository cache's internals.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -27,9 +27,15 @@ class EventStore(Protocol):
 
     save_seconds: float  # spent in saves so far: what `bench` calls append
 
-    def save(self, aggregates: Sequence[Aggregate], read_versions: Mapping[UUID, int]) -> None:
+    def save(
+        self,
+        aggregates: Sequence[Aggregate],
+        read_versions: Mapping[UUID, int],
+        read_head: int | None = None,
+    ) -> None:
         """Save the aggregates' pending events in one atomic transaction, which conflicts if
-        an aggregate of `read_versions` (read, not changed) is no longer at that version."""
+        an aggregate of `read_versions` (read, not changed) is no longer at that version, or
+        if the log no longer ends at `read_head` (a save computed from the whole log)."""
 
     def existing(self, aggregate_ids: Sequence[UUID]) -> set[UUID] | None:
         """Which of these aggregates are stored, in one query; None when the store cannot say."""
@@ -40,6 +46,18 @@ class EventStore(Protocol):
 
     def chain_head(self) -> tuple[int, bytes] | None:
         """The audit chain's last position and hash; None when the log is empty or unchained."""
+
+    def log_range(
+        self,
+        start: tuple[UUID, int] | None,
+        stop: tuple[UUID, int] | None,
+        topics: Sequence[str],
+    ) -> Iterator[tuple[str, str, dict[str, Any]]] | None:
+        """The states of the events of the given topics, from the notification of the event
+        `start` (aggregate id, version; the start of the log when None) to that of `stop` (the
+        end of the log when None), in log order, each with its aggregate id in hex, decoded
+        as plain JSON (a decimal as the transcoder's {"_type_", "_data_"}); None when the
+        store cannot read a range of its log."""
 
     def is_cached(self, aggregate_id: UUID) -> bool:
         """Whether loading the aggregate would be served from the repository cache."""

@@ -10,20 +10,32 @@ account's cash, so the position never holds negative margin.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from domain.accounts import Account
-from domain.core.money import ZERO, book
-from domain.core.positions import Position, unrealized_pnl
+from domain.core.book import Book
+from domain.core.money import ZERO, book, fmt_plain, to_quanta
+from domain.core.money import book as book_amount
+from domain.core.positions import Position, pnl, unrealized_pnl
 from domain.core.postings import (
     CLEARING,
     Posting,
     cash_account,
     margin_account,
     posting,
-    postings_without_zero,
 )
+from domain.core.settlement_rows import (
+    B_ACCOUNT,
+    B_CONTRACT,
+    B_LIQUIDATED,
+    B_PROFIT,
+    B_REALIZED,
+    B_REALIZED_LIQUIDATED,
+    Row,
+    encode_amount,
+)
+from domain.core.socialization import Candidate, Participant
 
 
 def book_into_margin(
@@ -44,30 +56,37 @@ def book_into_margin(
     return position.with_changes(margin=margin), postings, from_cash
 
 
-def mark_carried_positions(
-    account: Account, cycle: str, marks: dict[str, Decimal], quantum: Decimal, at: str
-) -> None:
-    """At `open_cycle`: a carried position's reference becomes the opening mark (SPEC 2)."""
-    positions = dict(account.positions)
-    postings: list[Posting] = []
-    from_cash_total = ZERO
-    for contract, record in sorted(account.positions.items()):
+def opening_rows(
+    account: str,
+    positions: dict[str, dict[str, Any]],
+    marks: dict[str, Decimal],
+    quantum: Decimal,
+) -> list[Row]:
+    """At `open_cycle`: the opening rows of an account's carried positions, each measured from
+    the opening mark (SPEC 2), the gap from the last settlement mark booked into its margin."""
+    rows = []
+    for contract, record in sorted(positions.items()):
         position = Position.from_record(record)
         if not position.is_open:
             continue
         gap = book(unrealized_pnl(position, marks[contract]), quantum)
-        position, entries, from_cash = book_into_margin(account.account, contract, position, gap)
-        postings += entries
-        from_cash_total += from_cash
-        positions[contract] = position.with_changes(reference=marks[contract]).to_record()
-    account.record_carried_positions_marked(
-        cycle=cycle,
-        marks={c: marks[c] for c in sorted(positions) if c in marks},
-        positions=positions,
-        cash_after=account.cash - from_cash_total,
-        postings=postings_without_zero(postings),
-        at=at,
-    )
+        moved, _, from_cash = book_into_margin(account, contract, position, gap)
+        rows.append(
+            [
+                account,
+                contract,
+                position.side,
+                fmt_plain(position.size),
+                fmt_plain(position.entry),
+                fmt_plain(position.reference),
+                fmt_plain(marks[contract]),
+                encode_amount(position.margin, quantum),
+                encode_amount(gap, quantum),
+                encode_amount(from_cash, quantum),
+                encode_amount(moved.margin, quantum),
+            ]
+        )
+    return rows
 
 
 def share_sources(share: Decimal, realized: Decimal) -> tuple[Decimal, Decimal]:
@@ -77,58 +96,124 @@ def share_sources(share: Decimal, realized: Decimal) -> tuple[Decimal, Decimal]:
     return from_cash, share - from_cash
 
 
-def settle_account(
-    account: Account,
-    cycle: str,
-    marks: dict[str, Decimal],
-    bookings: list[dict[str, Any]],
-    shares: list[dict[str, Any]],
-    at: str,
-) -> bool:
-    """Book the account's cycle profits and shares; True when it carries an open position."""
-    name = account.account
-    share_by_contract = {row["contract"]: row for row in shares}
-    postings: list[Posting] = []
-    positions: dict[str, dict[str, Any]] = {}
-    cash_after = account.cash
-    share_rows = []
-    for row in bookings:
-        position = Position.from_record(account.positions[row["contract"]])
-        if position.is_open:
-            position, entries, from_cash = book_into_margin(
-                name, row["contract"], position, row["unrealized"]
+class Quanta:
+    """Amounts to whole numbers of a quantum. A booked amount's text at a power-of-ten quantum
+    ("12.50000000", "0", "-3.5") is read by its digits; anything else through an exact
+    division that refuses an amount finer than the quantum."""
+
+    def __init__(self, quantum: Decimal) -> None:
+        self.quantum = quantum
+        sign, digits, exponent = quantum.as_tuple()
+        power_of_ten = sign == 0 and digits == (1,) and isinstance(exponent, int)
+        self.places = -int(exponent) if power_of_ten and int(exponent) <= 0 else None
+
+    def __call__(self, value: object) -> int:
+        places = self.places
+        if places is not None:
+            if type(value) is str and "E" not in value and "e" not in value:
+                whole, _, fraction = value.partition(".")
+                if len(fraction) <= places:
+                    return int(whole + fraction.ljust(places, "0"))
+            elif type(value) is Decimal:
+                scaled = value.scaleb(places)
+                if scaled == scaled.to_integral_value():
+                    return int(scaled)
+        return to_quanta(value if isinstance(value, Decimal) else Decimal(str(value)), self.quantum)
+
+
+def _text(value: object) -> str:
+    return value if type(value) is str else fmt_plain(Decimal(str(value)))
+
+
+def booking_rows(book: Book, marks: dict[str, Decimal], quantum: Decimal) -> list[Row]:
+    """Step 1 of SPEC 5 for every position record of the book, as booking rows in (account,
+    contract) order: the cycle profit of each position (the realized PnL it is ranked with,
+    plus the open size from its reference to the settlement mark, booked half-even), booked
+    into its margin, with cash posted where the margin would go below zero. A liquidated
+    position's profit is booked and never ranked; a position opened after a liquidation in
+    its contract is ranked with its own profit, the liquidated one's realized PnL booked
+    beside it (domain/core/settlement_rows.py names the columns). Amounts on integers of the
+    quantum; the one product of decimals is the open PnL."""
+    quanta = Quanta(quantum)
+    rows: list[Row] = []
+    for account in sorted(book):
+        positions = book[account]
+        for contract in sorted(positions):
+            record = positions[contract]
+            side, size_text = record["side"], _text(record["size"])
+            reference = _text(record["reference"])
+            margin = quanta(record["margin"])
+            realized = quanta(record["realized"])
+            realized_liquidated = quanta(record.get("realized_liquidated", "0"))
+            liquidated = bool(record["liquidated"])
+            size = Decimal(size_text)
+            unrealized = posted = 0
+            margin_after = margin
+            if size > 0:
+                move = pnl(side, size, Decimal(reference), marks[contract])
+                unrealized = quanta(book_amount(move, quantum))
+                margin_after = margin + unrealized
+                if margin_after < 0:  # made whole from cash: a margin never goes below zero
+                    posted, margin_after = -margin_after, 0
+            ranked = realized if liquidated else realized - realized_liquidated
+            rows.append(
+                [
+                    account,
+                    contract,
+                    side,
+                    size_text,
+                    _text(record["entry"]),
+                    reference,
+                    realized,
+                    realized_liquidated,
+                    liquidated,
+                    unrealized,
+                    ranked + unrealized,
+                    margin,
+                    posted,
+                    margin_after,
+                ]
             )
-            postings += entries
-            cash_after -= from_cash
-        share_row = share_by_contract.get(row["contract"])
-        if share_row is not None:
-            # the profit the share was measured on pays it: a liquidated position's
-            # realized PnL is no part of it
-            from_cash, from_margin = share_sources(share_row["share"], position.realized_ranked)
-            contract = row["contract"]
-            postings.append(
-                posting(cash_account(name), CLEARING, from_cash, "socialized_loss", contract)
-            )
-            postings.append(
-                posting(margin_account(name), CLEARING, from_margin, "socialized_loss", contract)
-            )
-            cash_after -= from_cash
-            position = position.with_changes(margin=position.margin - from_margin)
-            share_rows.append({**share_row, "from_cash": from_cash, "from_margin": from_margin})
-        if position.is_open:
-            positions[row["contract"]] = position.with_changes(
-                reference=marks[row["contract"]],
-                realized=ZERO,
-                liquidated=False,
-                realized_liquidated=ZERO,
-            ).to_record()
-    account.record_cycle_settled(
-        cycle=cycle,
-        bookings=bookings,
-        shares=share_rows,
-        positions=positions,
-        cash_after=cash_after,
-        postings=postings_without_zero(postings),
-        at=at,
-    )
-    return bool(positions)
+    return rows
+
+
+def candidates_of(rows: Iterable[Row], quantum: Decimal) -> list[Candidate]:
+    """The positions ranked (SPEC 5 step 5): every booking row not liquidated, with its
+    cycle profit (the waterfall takes the profitable ones)."""
+    return [
+        (row[B_ACCOUNT], row[B_CONTRACT], quantum * row[B_PROFIT])
+        for row in rows
+        if not row[B_LIQUIDATED]
+    ]
+
+
+def share_rows(
+    rows: Sequence[Row], participants: Iterable[Participant], quantum: Decimal
+) -> list[Row]:
+    """The LossShared rows, in (account, contract) order as the booking rows are: each share
+    taken from the withheld realized profit the position was ranked with first, and from the
+    profit just booked into its margin for the rest."""
+    quanta = Quanta(quantum)
+    ordered = sorted(participants, key=lambda p: (p.account, p.contract))
+    shared: list[Row] = []
+    index = 0
+    for participant in ordered:
+        key = (participant.account, participant.contract)
+        while (rows[index][B_ACCOUNT], rows[index][B_CONTRACT]) != key:
+            index += 1
+        row = rows[index]
+        share = quanta(participant.share)
+        withheld = row[B_REALIZED] - row[B_REALIZED_LIQUIDATED]
+        from_cash = min(share, max(0, withheld))
+        shared.append(
+            [
+                participant.account,
+                participant.contract,
+                row[B_PROFIT],
+                participant.rank,
+                share,
+                from_cash,
+                share - from_cash,
+            ]
+        )
+    return shared

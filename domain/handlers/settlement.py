@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from domain.accounts import Account
 from domain.commands.models import OpenCycle, SettleCycle
-from domain.core.errors import CycleNotOpenError, NoOpenCycleError, present
+from domain.core.book import BOOK_TOPICS, Book, fold, opening_book
+from domain.core.errors import CycleNotOpenError, NoOpenCycleError, ensure, present
 from domain.core.ids import account_id, cycle_id
 from domain.core.limits import require_participants_within_limit
-from domain.core.money import ZERO, book, fmt, require_positive
+from domain.core.money import ZERO, fmt, require_positive
 from domain.core.policy import Policy
-from domain.core.positions import Position, pnl
 from domain.core.postings import CLEARING, INSURANCE_FUND, PLATFORM, posting
+from domain.core.settlement_rows import (
+    B_ACCOUNT,
+    B_CONTRACT,
+    B_LIQUIDATED,
+    B_PROFIT,
+    B_REALIZED_LIQUIDATED,
+    B_SIZE,
+    B_UNREALIZED,
+    S_ACCOUNT,
+    Row,
+    chunked,
+    settled_positions,
+)
 from domain.core.socialization import Candidate, Waterfall, digest, digest_document, share_loss
-from domain.cycles import Cycle
-from domain.handlers.marking import mark_carried_positions, settle_account
+from domain.cycles import Cycle, by_account
+from domain.handlers.event_store import EventStoreUnsupportedError
+from domain.handlers.marking import booking_rows, candidates_of, opening_rows, share_rows
 from domain.handlers.unit_of_work import UnitOfWork
 
 
@@ -32,13 +48,32 @@ def _load_accounts(uow: UnitOfWork, names: list[str]) -> list[Account]:
     ]
 
 
-def _open_contracts(accounts: list[Account]) -> set[str]:
+def open_contracts(book: Book) -> set[str]:
     return {
         contract
-        for account in accounts
-        for contract, record in account.positions.items()
+        for positions in book.values()
+        for contract, record in positions.items()
         if Decimal(record["size"]) > 0
     }
+
+
+def carried_book(uow: UnitOfWork, previous: Cycle | None) -> Book:
+    """The positions the last cycle's settlement carried over, by account: from its booking
+    rows, or, for a cycle settled with an event per account, from those accounts."""
+    if previous is None:
+        return {}
+    if not previous.chunks:
+        accounts = _load_accounts(uow, previous.carried_accounts)
+        return {account.account: dict(account.positions) for account in accounts}
+    book: Book = {}
+    for booked, shared in uow.chunk_events(previous):
+        shares = dict(by_account(shared.rows)) if shared is not None else {}
+        for account, rows in by_account(booked.rows):
+            own = shares.get(account, [])
+            positions = settled_positions(rows, own, previous.marks, booked.quantum)
+            if positions:
+                book[account] = positions
+    return book
 
 
 def open_cycle(uow: UnitOfWork, command: OpenCycle, at: str) -> None:
@@ -46,23 +81,58 @@ def open_cycle(uow: UnitOfWork, command: OpenCycle, at: str) -> None:
     registry.require_can_open(command.cycle)
     marks = _checked_marks(command.marks)
     previous = registry.last_cycle
-    carried_names: list[str] = []
-    if previous is not None:
-        carried_names = present(uow.find(cycle_id(previous), Cycle), "last cycle").carried_accounts
-    carried = _load_accounts(uow, carried_names)
-    Cycle.require_marks(marks, _open_contracts(carried), f"opening cycle {command.cycle}")
+    carried = carried_book(
+        uow, None if previous is None else present(uow.find(cycle_id(previous), Cycle), "last")
+    )
+    Cycle.require_marks(marks, open_contracts(carried), f"opening cycle {command.cycle}")
     policy = registry.policy
+    names = sorted(carried)
     cycle = Cycle(
         cycle=command.cycle,
         marks=marks,
         policy_version=policy.version,
-        carried_accounts=carried_names,
+        carried_accounts=names,
         at=at,
     )
-    for account in carried:
-        mark_carried_positions(account, command.cycle, marks, policy.quantum, at)
+    rows = [
+        row for name in names for row in opening_rows(name, carried[name], marks, policy.quantum)
+    ]
+    for index, (start, stop) in enumerate(chunked(rows)):
+        cycle.record_opening_booked(
+            chunk=index,
+            first=rows[start][0],
+            last=rows[stop - 1][0],
+            quantum=policy.quantum,
+            rows=rows[start:stop],
+            at=at,
+        )
     registry.record_cycle_opened(cycle=command.cycle, at=at)
-    uow.touch(cycle, registry, *carried)
+    uow.touch(cycle, registry)
+
+
+def range_start(uow: UnitOfWork, cycle: Cycle) -> tuple[UUID, int] | None:
+    """Where the cycle's position events begin in the log: after the settlement of the cycle
+    before it (a batch may store them before the cycle's own `Opened`, never before that)."""
+    cycles = uow.registry().cycles
+    index = cycles.index(cycle.cycle)
+    if index == 0:
+        return None
+    previous = present(uow.find(cycle_id(cycles[index - 1]), Cycle), "the previous cycle")
+    return previous.id, present(previous.settled_version, "the previous cycle is settled")
+
+
+def cycle_book(
+    uow: UnitOfWork, cycle: Cycle, opening: Iterable[list[Row]], stop: int | None = None
+) -> Book:
+    """The cycle's book (domain/core/book.py): its opening rows and its position events, up
+    to the cycle's event `stop` (to the end of the log when None)."""
+    quantum = uow.policy(cycle.policy_version).quantum
+    states = uow.store.log_range(
+        range_start(uow, cycle), None if stop is None else (cycle.id, stop), BOOK_TOPICS
+    )
+    if states is None:
+        raise EventStoreUnsupportedError("this event store cannot read a range of its log")
+    return fold(opening_book(opening, quantum), cycle.account_keys, cycle.cycle, states)
 
 
 def _require_settleable(uow: UnitOfWork, name: str) -> Cycle:
@@ -77,63 +147,44 @@ def _require_settleable(uow: UnitOfWork, name: str) -> Cycle:
     return cycle
 
 
-def _booking(contract: str, position: Position, unrealized: Decimal) -> dict[str, Any]:
-    """One position record's booking at settlement (SPEC 5 steps 1 and 5). A liquidated
-    position's profit is booked, never ranked. A position opened after a liquidation in the
-    contract is ranked with its own profit; the liquidated one's realized PnL is booked beside
-    that profit (`realized_liquidated`), not in it."""
-    if position.liquidated:
-        profit = position.realized + unrealized
-        return {
-            "contract": contract,
-            "unrealized": unrealized,
-            "profit": profit,
-            "liquidated": True,
-        }
-    profit = position.realized_ranked + unrealized
-    row = {"contract": contract, "unrealized": unrealized, "profit": profit, "liquidated": False}
-    if position.realized_liquidated:
-        row["realized_liquidated"] = position.realized_liquidated
-    return row
-
-
 def cycle_profits(
-    accounts: list[Account], marks: dict[str, Decimal], quantum: Decimal
+    book: Book, marks: dict[str, Decimal], quantum: Decimal
 ) -> tuple[list[Candidate], dict[str, list[dict[str, Any]]]]:
-    """Step 1 of SPEC 5: every position's cycle profit, and the bookings per account; the
-    candidates for the ranking are the bookings of positions not liquidated."""
-    candidates: list[Candidate] = []
+    """Step 1 of SPEC 5: every position's cycle profit, and the bookings per account (the
+    contract, the PnL booked to the mark, the cycle profit, whether it was liquidated, and
+    the realized PnL of a liquidated position booked beside a new one's profit)."""
+    rows = booking_rows(book, marks, quantum)
     bookings: dict[str, list[dict[str, Any]]] = {}
-    for account in accounts:
-        rows = []
-        for contract in sorted(account.positions):
-            position = Position.from_record(account.positions[contract])
-            unrealized = book(ZERO, quantum)
-            if position.is_open:
-                unrealized = book(
-                    pnl(position.side, position.size, position.reference, marks[contract]), quantum
-                )
-            row = _booking(contract, position, unrealized)
-            rows.append(row)
-            if not row["liquidated"]:
-                candidates.append((account.account, contract, row["profit"]))
-        bookings[account.account] = rows
-    return candidates, bookings
+    for row in rows:
+        booking = {
+            "contract": row[B_CONTRACT],
+            "unrealized": quantum * row[B_UNREALIZED],
+            "profit": quantum * row[B_PROFIT],
+            "liquidated": row[B_LIQUIDATED],
+        }
+        if not row[B_LIQUIDATED] and row[B_REALIZED_LIQUIDATED]:
+            booking["realized_liquidated"] = quantum * row[B_REALIZED_LIQUIDATED]
+        bookings.setdefault(row[B_ACCOUNT], []).append(booking)
+    return candidates_of(rows, quantum), bookings
 
 
 def settle_cycle(uow: UnitOfWork, command: SettleCycle, at: str) -> None:
     cycle = _require_settleable(uow, command.cycle)
     policy = uow.policy(cycle.policy_version)
     marks = _checked_marks(command.marks)
-    accounts = _load_accounts(uow, sorted(cycle.accounts))
-    Cycle.require_marks(marks, _open_contracts(accounts), f"settling cycle {cycle.cycle}")
-    candidates, bookings = cycle_profits(accounts, marks, policy.quantum)
     # Pins everything stored before this settlement (the unit of work was flushed first);
     # read before any event is recorded, so that a failure here changes nothing.
     anchor = uow.chain_anchor()
+    opening = (event.rows for event, _ in uow.chunk_events(cycle, opening=True))
+    book = cycle_book(uow, cycle, opening)
+    Cycle.require_marks(marks, open_contracts(book), f"settling cycle {cycle.cycle}")
+    rows = booking_rows(book, marks, policy.quantum)
     existing_fund = uow.existing_insurance_fund()
     waterfall = share_loss(
-        cycle.deficit, existing_fund.balance if existing_fund else ZERO, candidates, policy
+        cycle.deficit,
+        existing_fund.balance if existing_fund else ZERO,
+        candidates_of(rows, policy.quantum),
+        policy,
     )
     require_participants_within_limit(len(waterfall.participants), cycle.cycle)
     fund = uow.insurance_fund(at)
@@ -147,44 +198,46 @@ def settle_cycle(uow: UnitOfWork, command: SettleCycle, at: str) -> None:
         else [],
         at=at,
     )
-    shares: dict[str, list[dict[str, Any]]] = {}
-    for participant in waterfall.participants:
-        cycle.record_loss_shared(
-            account=participant.account,
-            contract=participant.contract,
-            profit=participant.profit,
-            rank=participant.rank,
-            share=participant.share,
-            at=at,
-        )
-        shares.setdefault(participant.account, []).append(
-            {"contract": participant.contract, "rank": participant.rank, "share": participant.share}
-        )
+    carried = _record_rows(
+        cycle, rows, share_rows(rows, waterfall.participants, policy.quantum), policy.quantum, at
+    )
     if waterfall.uncovered > 0:
         cycle.record_deficit_uncovered(
             amount=waterfall.uncovered,
             postings=[posting(PLATFORM, CLEARING, waterfall.uncovered, "uncovered_loss")],
             at=at,
         )
-    carried = [
-        account.account
-        for account in accounts
-        if settle_account(
-            account,
-            cycle.cycle,
-            marks,
-            bookings[account.account],
-            shares.get(account.account, []),
-            at,
-        )
-    ]
     summary = settlement_summary(cycle.cycle, waterfall, policy)
     summary["chain_anchor"] = anchor
     cycle.record_settled(
         marks=dict(sorted(marks.items())), summary=summary, carried_accounts=carried, at=at
     )
     uow.registry().record_cycle_settled(cycle=cycle.cycle, at=at)
-    uow.touch(cycle, fund, uow.registry(), *accounts)
+    uow.touch(cycle, fund, uow.registry())
+    if anchor is not None:
+        uow.read_head = int(str(anchor["position"]))
+
+
+def _record_rows(
+    cycle: Cycle, bookings: list[Row], shares: list[Row], quantum: Decimal, at: str
+) -> list[str]:
+    """Record the settlement's rows on the cycle in chunk events cut at account boundaries,
+    each booking chunk followed by the LossShared rows of its accounts (if any); the accounts
+    that carry an open position into the next cycle."""
+    carried = sorted({row[B_ACCOUNT] for row in bookings if Decimal(row[B_SIZE]) > 0})
+    taken = 0
+    for index, (start, stop) in enumerate(chunked(bookings)):
+        first, last = bookings[start][B_ACCOUNT], bookings[stop - 1][B_ACCOUNT]
+        end = taken
+        while end < len(shares) and shares[end][S_ACCOUNT] <= last:
+            end += 1
+        chunk = {"chunk": index, "first": first, "last": last, "quantum": quantum, "at": at}
+        cycle.record_positions_settled(rows=bookings[start:stop], **chunk)
+        if end > taken:
+            cycle.record_loss_shared(rows=shares[taken:end], **chunk)
+        taken = end
+    ensure(taken == len(shares), "every LossShared row is in a chunk")
+    return carried
 
 
 def settlement_summary(cycle: str, waterfall: Waterfall, policy: Policy) -> dict[str, Any]:

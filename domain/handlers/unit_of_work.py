@@ -6,17 +6,30 @@ pending event; the unit of work verifies that, and saves the accepted commands i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import TypeVar
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 
+from domain.accounts import Account
 from domain.command_log import CommandRecord
-from domain.core.errors import ensure
-from domain.core.ids import INSURANCE_FUND_ID, REGISTRY_ID
+from domain.core.errors import ensure, present
+from domain.core.ids import INSURANCE_FUND_ID, REGISTRY_ID, cycle_id, event_ref
 from domain.core.policy import Policy
+from domain.core.settlement_rows import (
+    B_CONTRACT,
+    Row,
+    cash_taken,
+    opened_positions,
+    opening_cash_taken,
+    row_ref,
+    settled_positions,
+)
 from domain.cycles import Cycle
 from domain.handlers.event_store import EventStore
 from domain.insurance_fund import InsuranceFund
@@ -24,6 +37,42 @@ from domain.registry import Registry
 
 TAggregate = TypeVar("TAggregate", bound=Aggregate)
 NEW = -1  # the version noted for an aggregate a command created
+CHUNKS_KEPT = 8  # decoded chunk events kept for the accounts loaded after a settlement
+
+
+class AccountRows(list[Row]):
+    """One account's rows of a chunk event, with their indices in the event's rows and how
+    the ledger cites them."""
+
+    def __init__(self, rows: list[Row], start: int, event: Any | None) -> None:
+        super().__init__(rows)
+        self.indices = range(start, start + len(rows))
+        self.references = (
+            [] if event is None else [row_ref(event_ref(event), i) for i in self.indices]
+        )
+
+
+class ChunkIndex:
+    """A chunk event's rows with their account column kept aside for bisection."""
+
+    def __init__(self, event: Any) -> None:
+        self.event = event
+        self.accounts = [row[0] for row in event.rows]
+
+    def of(self, account: str) -> AccountRows:
+        start = bisect_left(self.accounts, account)
+        stop = bisect_right(self.accounts, account)
+        return AccountRows(self.event.rows[start:stop], start, self.event)
+
+
+@dataclass(frozen=True)
+class BoundaryRows:
+    """An account's rows of a cycle boundary: its booking (or opening) rows, its LossShared
+    rows, and the quantum of their amounts."""
+
+    rows: AccountRows
+    shares: AccountRows
+    quantum: Decimal
 
 
 class UnitOfWork:
@@ -46,6 +95,10 @@ class UnitOfWork:
         # Aggregates a lookup ahead of the batch found not stored (LossLedger.prefetch): found
         # absent without a query. Another writer storing one meanwhile makes our save conflict.
         self.absent: set[UUID] = set()
+        # The log position a pending save was computed from (a settlement reads the whole
+        # cycle's log): the save conflicts if another writer appended after it.
+        self.read_head: int | None = None
+        self.chunks: dict[tuple[UUID, int], ChunkIndex] = {}
 
     def find(self, aggregate_id: UUID, kind: type[TAggregate]) -> TAggregate | None:
         aggregate = self.pending.get(aggregate_id) or self.loaded.get(aggregate_id)
@@ -57,6 +110,8 @@ class UnitOfWork:
             except AggregateNotFoundError:
                 return None
             self.loaded[aggregate_id] = aggregate
+        if isinstance(aggregate, Account) and aggregate_id not in self.seen:
+            self.catch_up(aggregate)
         self.seen.setdefault(aggregate_id, aggregate.version)
         ensure(isinstance(aggregate, kind), f"aggregate {aggregate_id} is a {kind.__name__}")
         return aggregate  # type: ignore[return-value]
@@ -86,6 +141,105 @@ class UnitOfWork:
 
     def existing_insurance_fund(self) -> InsuranceFund | None:
         return self.find(INSURANCE_FUND_ID, InsuranceFund)
+
+    # --- the rows of cycle boundaries ---------------------------------------------------------
+
+    def catch_up(self, account: Account) -> None:
+        """Apply to an account the rows of every cycle boundary recorded in chunks since its
+        last event: the settlement of the cycle its records belong to, then the opening of
+        the next cycle for the positions it carries. Each is recorded as `RowsApplied` on the
+        account, saved with the next command that changes the account (a command that only
+        reads it, or is refused, saves nothing: the next load applies the rows again)."""
+        while account.positions and account.book_cycle is not None:
+            cycle = self.find(cycle_id(account.book_cycle), Cycle)
+            if cycle is None:
+                return
+            if account.book_state == "open":
+                if not (cycle.settled and cycle.chunks):
+                    return  # open, or settled with an event per account (already applied)
+                self._apply_settlement(account, cycle)
+            else:
+                following = self.registry().cycle_after(cycle.cycle)
+                if following is None:
+                    return
+                opened = present(self.find(cycle_id(following), Cycle), "a registered cycle")
+                if not opened.opening_chunks:
+                    return
+                self._apply_opening(account, opened)
+
+    def _apply_settlement(self, account: Account, cycle: Cycle) -> None:
+        found = self.rows_of(cycle, account.account)
+        ensure(
+            sorted(account.positions) == [row[B_CONTRACT] for row in found.rows],
+            f"the settlement of {cycle.cycle} books every position record of {account.account}",
+        )
+        account.record_rows_applied(
+            cycle=cycle.cycle,
+            boundary="settled",
+            rows=found.rows.references + found.shares.references,
+            positions=settled_positions(found.rows, found.shares, cycle.marks, found.quantum),
+            cash_after=account.cash - cash_taken(found.rows, found.shares, found.quantum),
+            at=present(cycle.settled_at, "a settled cycle's time"),
+        )
+
+    def _apply_opening(self, account: Account, cycle: Cycle) -> None:
+        found = self.rows_of(cycle, account.account, opening=True)
+        account.record_rows_applied(
+            cycle=cycle.cycle,
+            boundary="opened",
+            rows=found.rows.references,
+            positions=opened_positions(found.rows, found.quantum),
+            cash_after=account.cash - opening_cash_taken(found.rows, found.quantum),
+            at=cycle.opened_at,
+        )
+
+    def rows_of(self, cycle: Cycle, account: str, opening: bool = False) -> BoundaryRows:
+        """An account's rows of a cycle boundary: of its settlement, or of its opening."""
+        chunks: list[tuple[str, str, int, int | None]] = (
+            [(first, last, version, None) for first, last, version in cycle.opening_chunks]
+            if opening
+            else cycle.chunks
+        )
+        index = bisect_right([chunk[0] for chunk in chunks], account) - 1
+        ensure(index >= 0 and chunks[index][1] >= account, f"{account} has rows in a chunk")
+        _, _, version, shares_version = chunks[index]
+        booked = self.chunk(cycle, version)
+        shares = (
+            AccountRows([], 0, None)
+            if shares_version is None
+            else self.chunk(cycle, shares_version).of(account)
+        )
+        return BoundaryRows(booked.of(account), shares, booked.event.quantum)
+
+    def chunk(self, cycle: Cycle, version: int) -> ChunkIndex:
+        """One chunk event of a cycle, decoded once and kept for the next few look-ups."""
+        key = (cycle.id, version)
+        found = self.chunks.pop(key, None)
+        if found is None:
+            # a settlement not saved yet (later commands of its batch) holds it unsaved
+            unsaved = [e for e in cycle.pending_events if e.originator_version == version]
+            events = unsaved or self.application.repository.event_store.get(
+                cycle.id, gt=version - 1, lte=version
+            )
+            found = ChunkIndex(next(iter(events)))
+        self.chunks[key] = found
+        while len(self.chunks) > CHUNKS_KEPT:
+            self.chunks.pop(next(iter(self.chunks)))
+        return found
+
+    def chunk_events(self, cycle: Cycle, opening: bool = False) -> Iterator[tuple[Any, Any]]:
+        """Every chunk of a cycle boundary in account order, one decoded at a time: the
+        booking (or opening) event and the LossShared event (None where none)."""
+        if opening:
+            for _, _, version in cycle.opening_chunks:
+                yield self.chunk(cycle, version).event, None
+            return
+        for _, _, version, shares_version in cycle.chunks:
+            booked = self.chunk(cycle, version).event
+            yield (
+                booked,
+                None if shares_version is None else self.chunk(cycle, shares_version).event,
+            )
 
     def policy(self, version: int | None = None) -> Policy:
         registry = self.find(REGISTRY_ID, Registry)
@@ -125,10 +279,12 @@ class UnitOfWork:
             if key not in self.pending and isinstance(aggregate, Cycle | Registry)
         }
         try:
-            self.store.save(list(self.pending.values()), read)
+            self.store.save(list(self.pending.values()), read, self.read_head)
         except Exception:
             self.discard()
             raise
+        finally:
+            self.read_head = None
         self._forget_command_records()
         self.pending.clear()
         self.loaded.clear()
@@ -155,3 +311,4 @@ class UnitOfWork:
         self.loaded.clear()
         self.absent.clear()
         self.registry_draft = None
+        self.read_head = None

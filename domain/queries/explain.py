@@ -29,31 +29,30 @@ def _account_events(ledger: LossLedger, account: str, cycle: str) -> list[Any]:
 
 
 def explain(ledger: LossLedger, account: str, cycle: str) -> dict[str, Any]:
-    inputs = settlement_inputs(ledger, cycle)
-    if account not in inputs.accounts:
+    inputs = settlement_inputs(ledger, cycle, account)
+    if account not in inputs.book:
         raise NotAParticipantError(
             f"account {account} held no position in cycle {cycle}: it bore nothing"
         )
     waterfall = inputs.recompute()
     q = inputs.policy.quantum
     own_events = _account_events(ledger, account, cycle)
-    candidates, bookings = cycle_profits(list(inputs.accounts.values()), inputs.settled.marks, q)
+    candidates, bookings = cycle_profits(inputs.book, inputs.settled.marks, q)
     ranked = rank_candidates(candidates)
     steps = _cycle_steps(inputs, waterfall)
     positions = []
     for booking in bookings[account]:
-        record = inputs.accounts[account].positions[booking["contract"]]
+        record = inputs.book[account][booking["contract"]]
         position_steps, row = _position(
             inputs, waterfall, ranked, account, booking, record, own_events
         )
         steps += position_steps
         positions.append(row)
     total = sum((Decimal(row["share"]) for row in positions), ZERO)
-    settled_event = next((e for e in own_events if type(e).__name__ == "CycleSettled"), None)
     steps.append(
         _step(
             f"In all, account {account} bore {fmt(total, q)} in cycle {cycle}.",
-            [event_ref(settled_event)] if settled_event else [],
+            inputs.settled_refs.get(account, []),
         )
     )
     refunds = [e for e in own_events if type(e).__name__ == "RefundReceived"]
@@ -235,7 +234,7 @@ def _position(
         )
         return steps, row
     heading = f"{contract}: ranked {rank} of {len(ranked)}, selected."
-    cited = [event_ref(inputs.loss_shared[(account, contract)]), *cited]
+    cited = [inputs.loss_shared[(account, contract)], *cited]
     step, selected = _share_step(inputs, waterfall, profit, participant.share, heading, cited)
     steps.append(step)
     row.update(selected)

@@ -10,20 +10,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, cast
-from uuid import UUID
+from typing import Any
 
-from domain.accounts import Account
+from domain.core.book import Book
 from domain.core.errors import present
-from domain.core.ids import INSURANCE_FUND_ID, account_id, cycle_id
+from domain.core.ids import INSURANCE_FUND_ID, cycle_id
 from domain.core.money import ZERO, book_exact, fmt_plain
 from domain.core.policy import Policy
 from domain.core.positions import takeover_result
 from domain.core.socialization import Waterfall, share_loss
 from domain.cycles import Cycle
-from domain.handlers.settlement import cycle_profits, settlement_summary
+from domain.handlers.marking import booking_rows, candidates_of
+from domain.handlers.settlement import cycle_book, settlement_summary
 from domain.insurance_fund import InsuranceFund
 from domain.ledger import LossLedger
+from domain.queries.account_rows import account_settlement
 from domain.queries.cycle_report import (
     CycleNotSettledError,
     UnknownCycleError,
@@ -79,17 +80,25 @@ class SettlementInputs:
     fund_balance: Decimal
     fund_drawn: Any
     settled: Any
-    accounts: dict[str, Account]
-    loss_shared: dict[tuple[str, str], Any]
+    book: Book
+    # how the record cites each participant's share and each account's settlement
+    loss_shared: dict[tuple[str, str], str]
+    settled_refs: dict[str, list[str]]
 
     def recompute(self) -> Waterfall:
-        candidates, _ = cycle_profits(
-            list(self.accounts.values()), dict(self.settled.marks), self.policy.quantum
+        quantum = self.policy.quantum
+        rows = booking_rows(self.book, dict(self.settled.marks), quantum)
+        return share_loss(
+            self.deficit, self.fund_balance, candidates_of(rows, quantum), self.policy
         )
-        return share_loss(self.deficit, self.fund_balance, candidates, self.policy)
 
 
-def settlement_inputs(ledger: LossLedger, name: str) -> SettlementInputs:
+def settlement_inputs(
+    ledger: LossLedger, name: str, account: str | None = None
+) -> SettlementInputs:
+    """The settlement's inputs: the cycle's opening book and the position events of its range
+    of the log (domain/core/book.py), its takeovers, and the fund before the draw. With an
+    account, the references to that account's rows of the settlement."""
     store = ledger.repository.event_store
     cycle_events = list(store.get(cycle_id(name)))
     if not cycle_events:
@@ -111,7 +120,8 @@ def settlement_inputs(ledger: LossLedger, name: str) -> SettlementInputs:
         )
         deficit += book_exact(loss, policy.quantum)
     settled = next(e for e in cycle_events if isinstance(e, Cycle.Settled))  # type: ignore[attr-defined]
-    accounts = _accounts_before_settling(ledger, name, sorted(cycle.accounts))
+    opening = [e.rows for e in cycle_events if isinstance(e, Cycle.OpeningBooked)]
+    book = cycle_book(ledger.unit, cycle, opening, settled.originator_version)
     fund_events = list(store.get(INSURANCE_FUND_ID))
     drawn = next(
         e
@@ -119,50 +129,33 @@ def settlement_inputs(ledger: LossLedger, name: str) -> SettlementInputs:
         if isinstance(e, InsuranceFund.FundDrawn) and e.cycle == name  # type: ignore[attr-defined]
     )
     fund = _before(iter(fund_events), lambda e: e is drawn)
-    loss_shared = {
-        (e.account, e.contract): e
-        for e in cycle_events
-        if isinstance(e, Cycle.LossShared)  # type: ignore[attr-defined]
-    }
+    loss_shared, settled_refs = _references(ledger, cycle, account)
     fund_balance = fund.balance if fund else ZERO
     return SettlementInputs(
-        cycle, policy, deficit, takeovers, fund_balance, drawn, settled, accounts, loss_shared
+        cycle,
+        policy,
+        deficit,
+        takeovers,
+        fund_balance,
+        drawn,
+        settled,
+        book,
+        loss_shared,
+        settled_refs,
     )
 
 
-ACCOUNTS_PER_QUERY = 500
-
-
-def _accounts_before_settling(
-    ledger: LossLedger, cycle: str, names: list[str]
-) -> dict[str, Account]:
-    """Each account as it stood when the cycle settled: its events folded up to (not
-    including) its `CycleSettled` for the cycle. Read a few hundred accounts per query
-    where the event store can (docs/performance.md), else one query per account."""
-
-    def settled_here(event: Any) -> bool:
-        return isinstance(event, Account.CycleSettled) and event.cycle == cycle  # type: ignore[attr-defined]
-
-    accounts: dict[str, Account] = {}
-    for start in range(0, len(names), ACCOUNTS_PER_QUERY):
-        chunk = names[start : start + ACCOUNTS_PER_QUERY]
-        histories: dict[UUID, list[Any]] = {account_id(n): [] for n in chunk}
-        in_bulk = ledger.store.events_of(list(histories))
-        if in_bulk is None:
-            for key in histories:
-                histories[key] = list(ledger.recorder.select_events(key))
-        else:
-            for stored in in_bulk:
-                histories[cast(UUID, stored.originator_id)].append(
-                    stored
-                )  # the ledger keys by UUID
-        for account in chunk:
-            events = map(ledger.mapper.to_domain_event, histories[account_id(account)])
-            before = _before(events, settled_here)
-            accounts[account] = present(
-                before, f"account {account} existed before settling {cycle}"
-            )
-    return accounts
+def _references(
+    ledger: LossLedger, cycle: Cycle, account: str | None
+) -> tuple[dict[tuple[str, str], str], dict[str, list[str]]]:
+    """How the record cites each participant's share, and (for the given account) its
+    settlement: a chunk's rows, or the events of a cycle settled with an event per account."""
+    loss_shared = {(p["account"], p["contract"]): str(p["ref"]) for p in cycle.participants}
+    settled_refs: dict[str, list[str]] = {}
+    if account is not None:
+        found = account_settlement(ledger, cycle.cycle, account)
+        settled_refs[account] = [] if found is None else found.references
+    return loss_shared, settled_refs
 
 
 def replay_cycle(ledger: LossLedger, name: str) -> Replay:

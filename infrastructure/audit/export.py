@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from domain.core.ids import cycle_id
+from domain.core.ids import cycle_id, event_ref
+from domain.core.settlement_rows import row_ref
 from domain.ledger import LossLedger
 from domain.queries.cycle_report import cycle_document, load_cycle
 from infrastructure.audit.html_report import render_report
@@ -53,6 +54,19 @@ def _event_row(position: int, event: Any) -> dict[str, Any]:
         "at": attributes.pop("at", None),
         "attributes": attributes,
     }
+
+
+def _postings(event: Any) -> list[tuple[str, list[Any]]]:
+    """An event's postings with how each is cited: a chunk event's by the row of its account."""
+    reference = event_ref(event)
+    if hasattr(event, "postings_by_account"):
+        cited = []
+        index = 0
+        for _, rows, postings in event.postings_by_account():
+            cited.append((row_ref(reference, index), postings))
+            index += len(rows)
+        return cited
+    return [(reference, list(getattr(event, "postings", []) or []))]
 
 
 def _cycle_events(ledger: LossLedger, name: str) -> list[tuple[int, Any]]:
@@ -124,16 +138,17 @@ def export_cycle(ledger: LossLedger, name: str, out: Path) -> dict[str, Any]:
     _write(out, "participants", list(document.get("participants", [])))
     postings = [
         {
-            "position": row["position"],
-            "event_id": row["event_id"],
+            "position": position,
+            "event_id": reference,
             "debit_account": p[0],
             "credit_account": p[1],
-            "amount": p[2],
+            "amount": _plain(p[2]),
             "kind": p[3],
             "contract": p[4] if len(p) > 4 else None,
         }
-        for row in event_rows
-        for p in row["attributes"].get("postings", [])
+        for position, event in events
+        for reference, entries in _postings(event)
+        for p in entries
     ]
     _write(out, "postings", postings)
     settled = [

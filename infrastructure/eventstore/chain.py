@@ -64,6 +64,16 @@ def require_as_read(key: UUID, version: int, stored: object) -> None:
         )
 
 
+def require_head_as_read(read: int, stored: object) -> None:
+    """A save that was computed from the whole log up to `read` (a settlement's book) must be
+    the next write after it: a position event written meanwhile would be missing from it."""
+    if int(str(stored or 0)) != read:
+        raise RecordConflictError(
+            f"the log was read up to position {read} and now ends at {stored}: "
+            "another writer appended to it"
+        )
+
+
 @dataclass(frozen=True)
 class ChainedRow:
     """One position of the log as stored: the event (if any) and its chain hash (if any)."""

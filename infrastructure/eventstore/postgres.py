@@ -31,14 +31,16 @@ from infrastructure.eventstore.chain import (
     ChainedRow,
     link,
     require_as_read,
+    require_head_as_read,
     stored_bytes,
 )
 from infrastructure.eventstore.postgres_tables import LockedCreation
-from infrastructure.eventstore.store import READ_VERSIONS, ApplicationEventStore
+from infrastructure.eventstore.store import READ_HEAD, READ_VERSIONS, ApplicationEventStore
 from infrastructure.tools import faults
 
 # events per INSERT statement of one save (a settlement's save is hundreds of thousands)
 INSERT_CHUNK = 10_000
+RANGE_PAGE = 50_000  # rows a page of a log range read
 
 
 class PostgresLockedAggregateRecorder(LockedCreation, PostgresAggregateRecorder):
@@ -89,9 +91,16 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
         read must be as read. Raised here, outside the library's try, the error rolls back."""
         super()._insert_events(curs, stored_events, **kwargs)
         read = kwargs.get(READ_VERSIONS) or {}
-        if not read:
+        head = kwargs.get(READ_HEAD)
+        if not read and head is None:
             return
         self._lock_table(curs)
+        if head is not None:
+            curs.execute(
+                SQL("SELECT max(notification_id) AS n FROM {events}").format(events=self._events())
+            )
+            row = curs.fetchone()
+            require_head_as_read(head, None if row is None else row["n"])
         for key, version in read.items():
             curs.execute(
                 SQL(
@@ -207,6 +216,48 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
             if len(rows) < PAGE:
                 return
             after = int(rows[-1]["position"])
+
+    def log_range(
+        self,
+        start: tuple[UUID, int] | None,
+        stop: tuple[UUID, int] | None,
+        topics: Sequence[str],
+    ) -> Iterator[tuple[str, str, bytes]]:
+        """The events of the given topics from the notification of event `start` (an
+        aggregate and version; the start of the log if None) to that of `stop` (the end of
+        the log if None), both included, as raw rows in log order, a page at a time."""
+        first = 1 if start is None else self._position_of(start)
+        last = None if stop is None else self._position_of(stop)
+        statement = SQL(
+            "SELECT notification_id, originator_id, topic, state FROM {events} "
+            "WHERE notification_id >= %s AND notification_id <= %s AND topic = ANY(%s) "
+            "ORDER BY notification_id LIMIT %s"
+        ).format(events=self._events())
+        after = first
+        end = last if last is not None else 1 << 62
+        while True:
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute(statement, (after, end, list(topics), RANGE_PAGE))
+                rows = curs.fetchall()
+            for row in rows:
+                yield row["originator_id"].hex, row["topic"], stored_bytes(row["state"])
+            if len(rows) < RANGE_PAGE:
+                return
+            after = int(rows[-1]["notification_id"]) + 1
+
+    def _position_of(self, event: tuple[UUID, int]) -> int:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL(
+                    "SELECT notification_id FROM {events} "
+                    "WHERE originator_id = %s AND originator_version = %s"
+                ).format(events=self._events()),
+                event,
+            )
+            row = curs.fetchone()
+        if row is None:
+            raise LookupError(f"no stored event {event[0]}:{event[1]}")
+        return int(row["notification_id"])
 
     def existing_originators(self, originator_ids: Sequence[UUID]) -> set[UUID]:
         """Which of the given aggregates have events: one query for a batch's lookups.

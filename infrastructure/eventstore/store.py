@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
+import orjson
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 
-READ_VERSIONS = "read_versions"  # the keyword save() passes on to the chained recorders
+READ_VERSIONS = "read_versions"  # the keywords save() passes on to the chained recorders
+READ_HEAD = "read_head"
 
 
 @runtime_checkable
@@ -27,6 +29,12 @@ class BulkRecorder(Protocol):
     def existing_originators(self, originator_ids: Sequence[UUID]) -> set[UUID]: ...
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]: ...
     def chain_head(self) -> tuple[int, bytes] | None: ...
+    def log_range(
+        self,
+        start: tuple[UUID, int] | None,
+        stop: tuple[UUID, int] | None,
+        topics: Sequence[str],
+    ) -> Iterator[tuple[str, str, bytes]]: ...
 
 
 class ApplicationEventStore:
@@ -38,9 +46,16 @@ class ApplicationEventStore:
         self.bulk = recorder if isinstance(recorder, BulkRecorder) else None
         self.save_seconds = 0.0
 
-    def save(self, aggregates: Sequence[Aggregate], read_versions: Mapping[UUID, int]) -> None:
+    def save(
+        self,
+        aggregates: Sequence[Aggregate],
+        read_versions: Mapping[UUID, int],
+        read_head: int | None = None,
+    ) -> None:
         started = time.perf_counter()
-        extra = {READ_VERSIONS: dict(read_versions)} if read_versions else {}
+        extra: dict[str, Any] = {READ_VERSIONS: dict(read_versions)} if read_versions else {}
+        if read_head is not None:
+            extra[READ_HEAD] = read_head
         self.application.save(*aggregates, **extra)
         self.save_seconds += time.perf_counter() - started
 
@@ -52,6 +67,17 @@ class ApplicationEventStore:
 
     def chain_head(self) -> tuple[int, bytes] | None:
         return None if self.bulk is None else self.bulk.chain_head()
+
+    def log_range(
+        self,
+        start: tuple[UUID, int] | None,
+        stop: tuple[UUID, int] | None,
+        topics: Sequence[str],
+    ) -> Iterator[tuple[str, str, dict[str, Any]]] | None:
+        if self.bulk is None:
+            return None
+        rows = self.bulk.log_range(start, stop, topics)
+        return ((originator, topic, orjson.loads(state)) for originator, topic, state in rows)
 
     def is_cached(self, aggregate_id: UUID) -> bool:
         cache = self._cache()

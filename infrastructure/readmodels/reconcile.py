@@ -15,8 +15,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from sqlalchemy import select
 
-from domain.accounts import Account
-from domain.core.errors import ensure
+from domain.core.errors import ensure, present
 from domain.core.ids import INSURANCE_FUND_ID
 from domain.cycles import Cycle
 from domain.insurance_fund import InsuranceFund
@@ -74,8 +73,7 @@ def _accounts(
 ) -> Iterator[Discrepancy]:
     seen = set()
     for account_id in _created(models, "domain.accounts:Account.Opened"):
-        account: Account = models.ledger.repository.get(account_id)
-        ensure(isinstance(account, Account), "an Account.Opened event opens an Account")
+        account = present(models.ledger.account(account_id), "an Account.Opened opens an Account")
         key = str(account_id)
         seen.add(key)
         row = rows.get(key)

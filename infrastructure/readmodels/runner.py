@@ -24,7 +24,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.pool import NullPool
 
+from domain.core.ids import account_id, event_ref
+from domain.core.money import ZERO
 from domain.core.postings import cash_account, margin_account
+from domain.core.settlement_rows import (
+    S_ACCOUNT,
+    S_CONTRACT,
+    S_PROFIT,
+    S_RANK,
+    S_SHARE,
+    decode_amount,
+    row_ref,
+)
 from domain.ledger import LossLedger
 from infrastructure.eventstore.database_url import (
     CONNECT_SECONDS,
@@ -58,6 +69,7 @@ from projections.fold import (
     ACCOUNT_TOPIC,
     CYCLE_TOPIC,
     FUND_TOPIC,
+    chunk_accounts,
     event_name,
     fold_account,
     fund_row,
@@ -244,6 +256,40 @@ class Batch:
         self.account_changed[key] = notification_id  # its row is made once, when written
         self.flows += entries
 
+    def _chunk(self, notification_id: int, event: Any, cycle: str) -> None:
+        """A cycle's chunk of rows: each account's balance and fund-flow entries, the
+        balances of the chunk's accounts read in a few queries, and its participants."""
+        keys = {row[0]: str(account_id(row[0])) for row in event.rows}
+        wanted = sorted(key for key in keys.values() if key not in self.accounts)
+        for stored in self.bulk.by_keys(self.connection, balances, "account_id", wanted):
+            self.accounts[stored["account_id"]] = AccountView.from_row(dict(stored))
+        reference = event_ref(event)
+        entry = 0
+        view_of = lambda account: self._load_account(keys[account])  # noqa: E731
+        for account, index, rows in chunk_accounts(event, cycle, view_of):
+            key = keys[account]
+            view, entries = fold_account(
+                self._load_account(key), rows, notification_id, entry, row_ref(reference, index)
+            )
+            entry += len(rows.postings)
+            self.accounts[key] = view
+            self.account_changed[key] = notification_id
+            self.flows += entries
+        if event_name(type(event).__qualname__) != "LossShared":
+            return
+        quantum = event.quantum or ZERO  # None in a participant of a store before chunks
+        for share in event.rows:
+            self.participant_rows.append(
+                {
+                    "cycle": cycle,
+                    "rank": share[S_RANK],
+                    "account": share[S_ACCOUNT],
+                    "contract": share[S_CONTRACT],
+                    "profit": plain(decode_amount(share[S_PROFIT], quantum)),
+                    "share": plain(decode_amount(share[S_SHARE], quantum)),
+                }
+            )
+
     def _load_account(self, key: str) -> AccountView:
         if key not in self.accounts:
             row = (
@@ -278,17 +324,8 @@ class Batch:
         if name == "TakeoverExecuted":
             row["deficit"] = plain(event.deficit_after)
             row["takeovers"] += 1
-        elif name == "LossShared":
-            self.participant_rows.append(
-                {
-                    "cycle": row["cycle"],
-                    "rank": event.rank,
-                    "account": event.account,
-                    "contract": event.contract,
-                    "profit": plain(event.profit),
-                    "share": plain(event.share),
-                }
-            )
+        elif name in ("PositionsSettled", "OpeningBooked", "LossShared"):
+            self._chunk(notification_id, event, row["cycle"])
         elif name == "Refunded":
             row["refunded"] = plain(event.refunded_after)
         elif name == "Settled":

@@ -20,7 +20,7 @@ def test_apply_show_and_replay_a_cycle(tmp_path: Path) -> None:
     commands = write_commands(tmp_path / "c.jsonl", three_winners_and_a_crash())
     applied = lossledger("apply", str(commands), db=db)
     assert applied.returncode == 0, applied.stderr
-    assert "16 applied, 0 already applied, 50 events written" in applied.stdout
+    assert "16 applied, 0 already applied, 45 events written" in applied.stdout
     shown = lossledger("cycle", "show", "c1", "--json", db=db)
     document = json.loads(shown.stdout)
     assert (document["deficit"], document["collected"]) == ("100.00000000", "80.00000000")
@@ -49,12 +49,13 @@ def test_apply_names_the_line_the_id_and_the_reason_of_a_refusal(tmp_path: Path)
 def test_replay_reports_the_first_difference_of_a_tampered_record(tmp_path: Path) -> None:
     db = tmp_path / "ledger.db"
     applied_by_cli(three_winners_and_a_crash(), tmp_path, db)
-    # Someone edits W1's recorded share from 32 to 31 in the database
+    # Someone edits W1's recorded share from 32 to 31 in the database (its LossShared row:
+    # account, contract, profit, rank, share, in quanta)
     with sqlite3.connect(db) as connection:
         changed = connection.execute(
             "UPDATE stored_events SET state = CAST(replace(CAST(state AS TEXT), ?, ?) AS BLOB) "
             "WHERE topic = 'domain.cycles:Cycle.LossShared'",
-            ('"_data_":"32.00000000"', '"_data_":"31.00000000"'),
+            (",1,3200000000,", ",1,3100000000,"),
         ).rowcount
     assert changed >= 1
     result = lossledger("cycle", "replay", "c1", db=db)
@@ -92,7 +93,7 @@ def test_apply_history_and_reconcile_on_postgresql(tmp_path: Path) -> None:
         assert reconciled.returncode == 0, reconciled.stdout
         assert "0 discrepancies" in reconciled.stdout
         rebuilt = lossledger("projections", "rebuild", db=database.url)
-        assert "rebuilt from 50 events" in rebuilt.stdout
+        assert "rebuilt from 45 events" in rebuilt.stdout
 
 
 def test_reconcile_exits_non_zero_and_lists_a_discrepancy(tmp_path: Path) -> None:

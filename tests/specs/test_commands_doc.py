@@ -139,7 +139,7 @@ def read_examples(text: str) -> list[Example]:
 
 
 def _account(ledger: LossLedger, name: str) -> Account:
-    account: Any = ledger.repository.get(account_id(name))
+    account: Any = ledger.account(account_id(name))  # as it stands, settlements applied
     assert isinstance(account, Account), f"{name} is not an account"
     return account
 

@@ -339,9 +339,10 @@ def test_a_settlement_that_fails_midway_leaves_nothing_behind_for_a_retry(
     # When the same process settles again
     run(ledger, documents[-1])
     # Then the settlement is booked once: one fund draw, one share each, balanced books
-    names = [type(e).__qualname__ for e in stored_events(ledger)]
+    events = stored_events(ledger)
+    names = [type(e).__qualname__ for e in events]
     assert names.count("InsuranceFund.FundDrawn") == 1
-    assert names.count("Cycle.LossShared") == 3
+    assert sum(len(e.rows) for e in events if type(e).__qualname__ == "Cycle.LossShared") == 3
     books = check_books(ledger, ["L", "W1", "W2", "W3"])
     assert books["insurance_fund"] == Decimal(80)
     assert books.get("clearing", Decimal(0)) == 0

@@ -8,8 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 from domain.core.errors import InsufficientAvailableBalanceError
-from domain.core.ids import account_id
 from domain.core.postings import CLEARING, INSURANCE_FUND, PLATFORM
+from domain.queries.account_rows import account_settlement
 from domain.queries.cycle_report import cycle_document
 from domain.queries.replay import replay_cycle
 from tests.support.books import check_books
@@ -39,8 +39,10 @@ def spec_digest(document: dict[str, Any]) -> str:
 
 
 def settled_event(ledger: SpecLedger, account: str) -> Any:
-    events = ledger.repository.event_store.get(account_id(account))
-    return next(e for e in events if type(e).__name__ == "CycleSettled")
+    """The account's settlement of c1 as recorded: its booking rows and its shares."""
+    found = account_settlement(ledger, "c1", account)
+    assert found is not None, f"{account} booked nothing in c1"
+    return found
 
 
 class SettlementSpec:

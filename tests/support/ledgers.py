@@ -126,7 +126,7 @@ def market(accounts: Iterable[str], deposit: str = "10000") -> list[dict[str, An
 
 
 def get_account(ledger: LossLedger, name: str) -> Account:
-    account: Account = ledger.repository.get(account_id(name))
+    account = ledger.account(account_id(name))  # as it stands, settlements applied
     assert isinstance(account, Account)
     return account
 
