@@ -23,6 +23,7 @@ from domain.commands.models import (
 )
 from domain.core.errors import ConflictingCommandIdError, LedgerError
 from domain.core.ids import account_id, command_id
+from domain.core.money import stored_text
 from domain.handlers import cash, refunds, settlement, trading
 from domain.handlers.event_store import EventStoreConstructor, event_store_of
 from domain.handlers.unit_of_work import UnitOfWork
@@ -52,8 +53,7 @@ class DecimalAsPlainString(DecimalAsStr):
     """Stored amounts read as written: "0.00000000", never "0E-8" (same name, same decoding)."""
 
     def encode(self, obj: Decimal) -> str:
-        text = str(obj)  # three times faster than format(); the same text without an exponent
-        return text if "E" not in text else format(obj, "f")
+        return stored_text(obj)
 
 
 class LossLedger(Application[UUID]):

@@ -123,6 +123,13 @@ def fmt_plain(value: Decimal) -> str:
     return text
 
 
+def stored_text(value: Decimal) -> str:
+    """A decimal as the event store writes it: its own digits (trailing zeros kept), never an
+    exponent (`str` is three times faster than `format` and the same without one)."""
+    text = str(value)
+    return text if "E" not in text else format(value, "f")
+
+
 def _no_negative_zero(value: Decimal) -> Decimal:
     return value.copy_abs() if value.is_zero() else value
 

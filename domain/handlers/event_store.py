@@ -32,10 +32,11 @@ class EventStore(Protocol):
         aggregates: Sequence[Aggregate],
         read_versions: Mapping[UUID, int],
         read_head: int | None = None,
-    ) -> None:
+    ) -> tuple[int, int] | None:
         """Save the aggregates' pending events in one atomic transaction, which conflicts if
         an aggregate of `read_versions` (read, not changed) is no longer at that version, or
-        if the log no longer ends at `read_head` (a save computed from the whole log)."""
+        if the log no longer ends at `read_head` (a save computed from the whole log); the
+        first and last log positions the save took (consecutive), None when it wrote none."""
 
     def existing(self, aggregate_ids: Sequence[UUID]) -> set[UUID] | None:
         """Which of these aggregates are stored, in one query; None when the store cannot say."""
@@ -48,16 +49,16 @@ class EventStore(Protocol):
         """The audit chain's last position and hash; None when the log is empty or unchained."""
 
     def log_range(
-        self,
-        start: tuple[UUID, int] | None,
-        stop: tuple[UUID, int] | None,
-        topics: Sequence[str],
+        self, first: int, last: int | None, topics: Sequence[str]
     ) -> Iterator[tuple[str, str, dict[str, Any]]] | None:
-        """The states of the events of the given topics, from the notification of the event
-        `start` (aggregate id, version; the start of the log when None) to that of `stop` (the
-        end of the log when None), in log order, each with its aggregate id in hex, decoded
-        as plain JSON (a decimal as the transcoder's {"_type_", "_data_"}); None when the
-        store cannot read a range of its log."""
+        """The states of the events of the given topics from log position `first` to `last`
+        (the end of the log when None), in log order, each with its aggregate id in hex,
+        decoded as plain JSON (a decimal as the transcoder's {"_type_", "_data_"}); None when
+        the store cannot read a range of its log."""
+
+    def position_of(self, event: tuple[UUID, int]) -> int | None:
+        """The log position of a stored event (aggregate id, version); None if not stored,
+        or when the store cannot say."""
 
     def is_cached(self, aggregate_id: UUID) -> bool:
         """Whether loading the aggregate would be served from the repository cache."""

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.core.book import Book
-from domain.core.money import ZERO, book, fmt_plain, to_quanta
+from domain.core.money import ZERO, book, stored_text, to_quanta
 from domain.core.money import book as book_amount
 from domain.core.positions import Position, pnl, unrealized_pnl
 from domain.core.postings import (
@@ -76,10 +76,10 @@ def opening_rows(
                 account,
                 contract,
                 position.side,
-                fmt_plain(position.size),
-                fmt_plain(position.entry),
-                fmt_plain(position.reference),
-                fmt_plain(marks[contract]),
+                stored_text(position.size),
+                stored_text(position.entry),
+                stored_text(position.reference),
+                stored_text(marks[contract]),
                 encode_amount(position.margin, quantum),
                 encode_amount(gap, quantum),
                 encode_amount(from_cash, quantum),
@@ -122,7 +122,10 @@ class Quanta:
 
 
 def _text(value: object) -> str:
-    return value if type(value) is str else fmt_plain(Decimal(str(value)))
+    """A record's price or size as stored: its text, whether read from the log or held."""
+    if type(value) is str:
+        return value
+    return stored_text(value if isinstance(value, Decimal) else Decimal(str(value)))
 
 
 def booking_rows(book: Book, marks: dict[str, Decimal], quantum: Decimal) -> list[Row]:

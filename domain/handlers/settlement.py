@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
 from domain.accounts import Account
 from domain.commands.models import OpenCycle, SettleCycle
@@ -33,7 +32,7 @@ from domain.core.socialization import Candidate, Waterfall, digest, digest_docum
 from domain.cycles import Cycle, by_account
 from domain.handlers.event_store import EventStoreUnsupportedError
 from domain.handlers.marking import booking_rows, candidates_of, opening_rows, share_rows
-from domain.handlers.unit_of_work import UnitOfWork
+from domain.handlers.unit_of_work import KnownBook, UnitOfWork
 
 
 def _checked_marks(marks: dict[str, Decimal]) -> dict[str, Decimal]:
@@ -110,29 +109,46 @@ def open_cycle(uow: UnitOfWork, command: OpenCycle, at: str) -> None:
     uow.touch(cycle, registry)
 
 
-def range_start(uow: UnitOfWork, cycle: Cycle) -> tuple[UUID, int] | None:
-    """Where the cycle's position events begin in the log: after the settlement of the cycle
+def range_first(uow: UnitOfWork, cycle: Cycle) -> int:
+    """Where the cycle's position events begin in the log: at the settlement of the cycle
     before it (a batch may store them before the cycle's own `Opened`, never before that)."""
     cycles = uow.registry().cycles
     index = cycles.index(cycle.cycle)
     if index == 0:
-        return None
+        return 1
     previous = present(uow.find(cycle_id(cycles[index - 1]), Cycle), "the previous cycle")
-    return previous.id, present(previous.settled_version, "the previous cycle is settled")
+    settled = (previous.id, present(previous.settled_version, "the previous cycle is settled"))
+    return present(uow.store.position_of(settled), "the previous settlement is stored")
 
 
-def cycle_book(
-    uow: UnitOfWork, cycle: Cycle, opening: Iterable[list[Row]], stop: int | None = None
-) -> Book:
-    """The cycle's book (domain/core/book.py): its opening rows and its position events, up
-    to the cycle's event `stop` (to the end of the log when None)."""
-    quantum = uow.policy(cycle.policy_version).quantum
-    states = uow.store.log_range(
-        range_start(uow, cycle), None if stop is None else (cycle.id, stop), BOOK_TOPICS
-    )
+def _folded(uow: UnitOfWork, cycle: Cycle, book: Book, first: int, last: int | None) -> Book:
+    states = uow.store.log_range(first, last, BOOK_TOPICS)
     if states is None:
         raise EventStoreUnsupportedError("this event store cannot read a range of its log")
-    return fold(opening_book(opening, quantum), cycle.account_keys, cycle.cycle, states)
+    return fold(book, cycle.account_keys, cycle.cycle, states)
+
+
+def cycle_book(uow: UnitOfWork, cycle: Cycle, opening: Iterable[list[Row]], stop: int) -> Book:
+    """The cycle's book as it stood at its event `stop` (domain/core/book.py): its opening
+    rows and its position events, read from the log."""
+    quantum = uow.policy(cycle.policy_version).quantum
+    last = present(uow.store.position_of((cycle.id, stop)), "the cycle's event is stored")
+    return _folded(uow, cycle, opening_book(opening, quantum), range_first(uow, cycle), last)
+
+
+def settlement_book(uow: UnitOfWork, cycle: Cycle, head: int) -> Book:
+    """The open cycle's book now: the book this process kept while it wrote the cycle's
+    position events, with what other writers appended read from the log; else the whole
+    cycle read from the log. The book is kept as read through `head` (the log's end before
+    the settlement), in case the settlement is applied again."""
+    known = uow.known_books.get(cycle.cycle)
+    if known is None:
+        quantum = uow.policy(cycle.policy_version).quantum
+        opening = (event.rows for event, _ in uow.chunk_events(cycle, opening=True))
+        known = KnownBook(range_first(uow, cycle) - 1, opening_book(opening, quantum))
+    book = _folded(uow, cycle, known.book, known.position + 1, None)
+    uow.known_books[cycle.cycle] = KnownBook(max(known.position, head), book)
+    return book
 
 
 def _require_settleable(uow: UnitOfWork, name: str) -> Cycle:
@@ -175,8 +191,8 @@ def settle_cycle(uow: UnitOfWork, command: SettleCycle, at: str) -> None:
     # Pins everything stored before this settlement (the unit of work was flushed first);
     # read before any event is recorded, so that a failure here changes nothing.
     anchor = uow.chain_anchor()
-    opening = (event.rows for event, _ in uow.chunk_events(cycle, opening=True))
-    book = cycle_book(uow, cycle, opening)
+    head = 0 if anchor is None else int(str(anchor["position"]))
+    book = settlement_book(uow, cycle, head)
     Cycle.require_marks(marks, open_contracts(book), f"settling cycle {cycle.cycle}")
     rows = booking_rows(book, marks, policy.quantum)
     existing_fund = uow.existing_insurance_fund()
@@ -215,7 +231,8 @@ def settle_cycle(uow: UnitOfWork, command: SettleCycle, at: str) -> None:
     uow.registry().record_cycle_settled(cycle=cycle.cycle, at=at)
     uow.touch(cycle, fund, uow.registry())
     if anchor is not None:
-        uow.read_head = int(str(anchor["position"]))
+        uow.read_head = head
+    uow.known_books.pop(cycle.cycle, None)  # settled: its book is the rows now
 
 
 def _record_rows(

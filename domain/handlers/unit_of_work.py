@@ -18,6 +18,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.accounts import Account
 from domain.command_log import CommandRecord
+from domain.core.book import Book, opening_book
 from domain.core.errors import ensure, present
 from domain.core.ids import INSURANCE_FUND_ID, REGISTRY_ID, cycle_id, event_ref
 from domain.core.policy import Policy
@@ -65,6 +66,18 @@ class ChunkIndex:
         return AccountRows(self.event.rows[start:stop], start, self.event)
 
 
+@dataclass
+class KnownBook:
+    """The book of the open cycle as this process has seen it written: every position event
+    of the cycle up to log position `position` folded in (domain/core/book.py)."""
+
+    position: int
+    book: Book
+
+
+POSITION_EVENTS = ("PositionOpened", "PositionClosed", "PositionLiquidated")
+
+
 @dataclass(frozen=True)
 class BoundaryRows:
     """An account's rows of a cycle boundary: its booking (or opening) rows, its LossShared
@@ -99,6 +112,9 @@ class UnitOfWork:
         # cycle's log): the save conflicts if another writer appended after it.
         self.read_head: int | None = None
         self.chunks: dict[tuple[UUID, int], ChunkIndex] = {}
+        # The open cycle's book, kept up to date by this process's own saves: a settlement
+        # then reads from the log only what other writers appended (domain/handlers/settlement.py).
+        self.known_books: dict[str, KnownBook] = {}
 
     def find(self, aggregate_id: UUID, kind: type[TAggregate]) -> TAggregate | None:
         aggregate = self.pending.get(aggregate_id) or self.loaded.get(aggregate_id)
@@ -278,18 +294,63 @@ class UnitOfWork:
             for key, aggregate in self.loaded.items()
             if key not in self.pending and isinstance(aggregate, Cycle | Registry)
         }
+        changes, opened = self._book_changes()
         try:
-            self.store.save(list(self.pending.values()), read, self.read_head)
+            positions = self.store.save(list(self.pending.values()), read, self.read_head)
         except Exception:
             self.discard()
             raise
         finally:
             self.read_head = None
+        if positions is not None:
+            self._keep_books(positions, changes, opened)
         self._forget_command_records()
         self.pending.clear()
         self.loaded.clear()
         self.registry_draft = None
         return count
+
+    def _book_changes(
+        self,
+    ) -> tuple[list[tuple[str, str, str, dict[str, Any]]], dict[str, tuple[Decimal, list[Row]]]]:
+        """What the pending save changes in cycles' books: the (cycle, account, contract,
+        record) of every position event, and the opening rows of every cycle it opens."""
+        changes = []
+        opened: dict[str, tuple[Decimal, list[Row]]] = {}
+        for aggregate in self.pending.values():
+            events: list[Any] = list(aggregate.pending_events)
+            if isinstance(aggregate, Account):
+                changes += [
+                    (e.cycle, aggregate.account, e.contract, e.position)
+                    for e in events
+                    if type(e).__name__ in POSITION_EVENTS
+                ]
+            elif isinstance(aggregate, Cycle):
+                names = [type(e).__name__ for e in events]
+                if "Opened" in names:
+                    rows = [
+                        row for e in events if type(e).__name__ == "OpeningBooked" for row in e.rows
+                    ]
+                    opened[aggregate.cycle] = (self.policy(aggregate.policy_version).quantum, rows)
+        return changes, opened
+
+    def _keep_books(
+        self,
+        positions: tuple[int, int],
+        changes: list[tuple[str, str, str, dict[str, Any]]],
+        opened: dict[str, tuple[Decimal, list[Row]]],
+    ) -> None:
+        """Fold a save into the books it follows on from: a book that missed another
+        writer's save stays where it was, and the settlement reads the rest from the log."""
+        first, last = positions
+        for cycle, (quantum, rows) in opened.items():
+            self.known_books[cycle] = KnownBook(first - 1, opening_book([rows], quantum))
+        for cycle, known in self.known_books.items():
+            if known.position == first - 1:
+                for changed, account, contract, record in changes:
+                    if changed == cycle:
+                        known.book.setdefault(account, {})[contract] = record
+                known.position = last
 
     def _forget_command_records(self) -> None:
         """The save cached every aggregate it wrote; a command record is read again only if

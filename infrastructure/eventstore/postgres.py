@@ -218,16 +218,11 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
             after = int(rows[-1]["position"])
 
     def log_range(
-        self,
-        start: tuple[UUID, int] | None,
-        stop: tuple[UUID, int] | None,
-        topics: Sequence[str],
+        self, first: int, last: int | None, topics: Sequence[str]
     ) -> Iterator[tuple[str, str, bytes]]:
-        """The events of the given topics from the notification of event `start` (an
-        aggregate and version; the start of the log if None) to that of `stop` (the end of
-        the log if None), both included, as raw rows in log order, a page at a time."""
-        first = 1 if start is None else self._position_of(start)
-        last = None if stop is None else self._position_of(stop)
+        """The events of the given topics from log position `first` to `last` (the end of
+        the log if None), both included, as raw rows in log order (the aggregate id in hex),
+        a page at a time."""
         statement = SQL(
             "SELECT notification_id, originator_id, topic, state FROM {events} "
             "WHERE notification_id >= %s AND notification_id <= %s AND topic = ANY(%s) "
@@ -245,7 +240,8 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
                 return
             after = int(rows[-1]["notification_id"]) + 1
 
-    def _position_of(self, event: tuple[UUID, int]) -> int:
+    def position_of(self, event: tuple[UUID, int]) -> int | None:
+        """The log position of an event (aggregate id, version), if it is stored."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
                 SQL(
@@ -255,9 +251,7 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
                 event,
             )
             row = curs.fetchone()
-        if row is None:
-            raise LookupError(f"no stored event {event[0]}:{event[1]}")
-        return int(row["notification_id"])
+        return None if row is None else int(row["notification_id"])
 
     def existing_originators(self, originator_ids: Sequence[UUID]) -> set[UUID]:
         """Which of the given aggregates have events: one query for a batch's lookups.

@@ -137,16 +137,11 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
             after = int(rows[-1][0])
 
     def log_range(
-        self,
-        start: tuple[UUID, int] | None,
-        stop: tuple[UUID, int] | None,
-        topics: Sequence[str],
+        self, first: int, last: int | None, topics: Sequence[str]
     ) -> Iterator[tuple[str, str, bytes]]:
-        """The events of the given topics from the notification of event `start` (an
-        aggregate and version; the start of the log if None) to that of `stop` (the end of
-        the log if None), both included, as raw rows in log order, a page at a time."""
-        first = 1 if start is None else self._position_of(start)
-        last = None if stop is None else self._position_of(stop)
+        """The events of the given topics from log position `first` to `last` (the end of
+        the log if None), both included, as raw rows in log order (the aggregate id in hex),
+        a page at a time."""
         marks = ",".join("?" * len(topics))
         statement = (
             f"SELECT rowid, originator_id, topic, state FROM {self.events_table_name} "
@@ -164,7 +159,8 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
                 return
             after = int(rows[-1][0]) + 1
 
-    def _position_of(self, event: tuple[UUID, int]) -> int:
+    def position_of(self, event: tuple[UUID, int]) -> int | None:
+        """The log position of an event (aggregate id, version), if it is stored."""
         with self.datastore.transaction(commit=False) as c:
             c.execute(
                 f"SELECT rowid FROM {self.events_table_name} "
@@ -172,9 +168,7 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
                 (event[0].hex, event[1]),
             )
             row = c.fetchone()
-        if row is None:
-            raise LookupError(f"no stored event {event[0]}:{event[1]}")
-        return int(row[0])
+        return None if row is None else int(row[0])
 
     def existing_originators(self, originator_ids: Sequence[UUID]) -> set[UUID]:
         """Which of the given aggregates have events: one query for a batch's lookups."""

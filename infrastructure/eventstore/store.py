@@ -30,11 +30,9 @@ class BulkRecorder(Protocol):
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]: ...
     def chain_head(self) -> tuple[int, bytes] | None: ...
     def log_range(
-        self,
-        start: tuple[UUID, int] | None,
-        stop: tuple[UUID, int] | None,
-        topics: Sequence[str],
+        self, first: int, last: int | None, topics: Sequence[str]
     ) -> Iterator[tuple[str, str, bytes]]: ...
+    def position_of(self, event: tuple[UUID, int]) -> int | None: ...
 
 
 class ApplicationEventStore:
@@ -51,13 +49,15 @@ class ApplicationEventStore:
         aggregates: Sequence[Aggregate],
         read_versions: Mapping[UUID, int],
         read_head: int | None = None,
-    ) -> None:
+    ) -> tuple[int, int] | None:
         started = time.perf_counter()
         extra: dict[str, Any] = {READ_VERSIONS: dict(read_versions)} if read_versions else {}
         if read_head is not None:
             extra[READ_HEAD] = read_head
-        self.application.save(*aggregates, **extra)
+        recordings = self.application.save(*aggregates, **extra)
         self.save_seconds += time.perf_counter() - started
+        positions = [r.notification.id for r in recordings]
+        return (min(positions), max(positions)) if positions else None
 
     def existing(self, aggregate_ids: Sequence[UUID]) -> set[UUID] | None:
         return None if self.bulk is None else self.bulk.existing_originators(aggregate_ids)
@@ -69,15 +69,15 @@ class ApplicationEventStore:
         return None if self.bulk is None else self.bulk.chain_head()
 
     def log_range(
-        self,
-        start: tuple[UUID, int] | None,
-        stop: tuple[UUID, int] | None,
-        topics: Sequence[str],
+        self, first: int, last: int | None, topics: Sequence[str]
     ) -> Iterator[tuple[str, str, dict[str, Any]]] | None:
         if self.bulk is None:
             return None
-        rows = self.bulk.log_range(start, stop, topics)
+        rows = self.bulk.log_range(first, last, topics)
         return ((originator, topic, orjson.loads(state)) for originator, topic, state in rows)
+
+    def position_of(self, event: tuple[UUID, int]) -> int | None:
+        return None if self.bulk is None else self.bulk.position_of(event)
 
     def is_cached(self, aggregate_id: UUID) -> bool:
         cache = self._cache()

@@ -67,7 +67,7 @@ def check_figures(figures: dict[str, Any], positions: int, backend: str) -> None
     assert figures["settle_floor_rows"] == figures["settle_events_written"] > 0
     assert 0 < figures["settle_events_written"] < figures["events_written"]
     assert figures["settle_floor_bytes"] > figures["settle_floor_rows"]  # each row has a state
-    floor = max(figures["settle_floor_seconds"], 0.001)
+    floor = max(figures["settle_floor_seconds"], 0.000001)  # rounded to the microsecond
     assert figures["settle_to_floor_ratio"] == round(figures["settle_seconds"] / floor, 1)
     # where the memory peaked: the peak so far after each phase, never above the final peak
     peaks = [float(str(figures[f"{phase}_peak_rss_mib"])) for phase in PHASES]
