@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from itertools import groupby
 from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import StoredEvent
 
-from domain.core.errors import CycleNotOpenError, MissingMarkError, UnknownContractError
-from domain.core.ids import account_id, cycle_id
+from domain.core.errors import CycleNotOpenError, MissingMarkError, UnknownContractError, ensure
+from domain.core.ids import account_key, cycle_id
 from domain.core.money import ZERO, fmt_plain
 from domain.core.postings import Posting
 from domain.core.settlement_rows import (
@@ -59,7 +61,7 @@ class Cycle(Aggregate):
         self.accounts: set[str] = set(carried_accounts)
         # each account's aggregate id (hex) -> name: how a read of the cycle's log range
         # names the accounts of its position events
-        self.account_keys: dict[str, str] = {account_id(a).hex: a for a in carried_accounts}
+        self.account_keys: dict[str, str] = {account_key(a): a for a in carried_accounts}
         self.deficit = ZERO
         self.takeovers = 0
         self.settled = False
@@ -88,8 +90,12 @@ class Cycle(Aggregate):
 
     @event("AccountJoined")
     def record_account_joined(self, account: str) -> None:
+        self.joined(account)
+
+    def joined(self, account: str) -> None:
+        """What an AccountJoined does (also applied from its stored state, `reconstruct`)."""
         self.accounts.add(account)  # in place: a cycle may hold a million accounts
-        self.account_keys[account_id(account).hex] = account
+        self.account_keys[account_key(account)] = account
 
     @event("TakeoverExecuted")
     def record_takeover(
@@ -279,3 +285,30 @@ class Cycle(Aggregate):
 def by_account(rows: list[Row]) -> Iterator[tuple[str, list[Row]]]:
     for account, group in groupby(rows, key=lambda row: str(row[0])):
         yield account, list(group)
+
+
+JOINED_TOPIC = "domain.cycles:Cycle.AccountJoined"
+
+
+def reconstruct(
+    aggregate_id: UUID,
+    stored: Iterable[tuple[int, str, bytes]],
+    decode: Callable[[StoredEvent], Any],
+    kept: list[Any] | None = None,
+) -> Cycle | None:
+    """A cycle from its stored events, (version, topic, state) in version order, as the
+    repository rebuilds it, except that each `AccountJoined` is applied from its stored account
+    name without building the event (a cycle may hold a million: 1 µs each instead of 12
+    through the mapper). The other events, decoded, are appended to `kept` when given."""
+    cycle: Cycle | None = None
+    for version, topic, state in stored:
+        if topic == JOINED_TOPIC and cycle is not None:
+            ensure(version == cycle.version + 1, "a cycle's events in order")
+            cycle.joined(orjson.loads(state)["account"])
+            cycle.version = version
+        else:
+            decoded = decode(StoredEvent(aggregate_id, version, topic, state))
+            cycle = decoded.mutate(cycle)
+            if kept is not None:
+                kept.append(decoded)
+    return cycle

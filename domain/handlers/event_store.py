@@ -45,6 +45,10 @@ class EventStore(Protocol):
         """The stored events of these aggregates, each aggregate's in version order, in one
         query; None when the store cannot read them in bulk."""
 
+    def raw_events(self, aggregate_id: UUID) -> list[tuple[int, str, bytes]] | None:
+        """(version, topic, state) of every event of one aggregate in version order, in one
+        query and without an object per event; None when the store cannot read them so."""
+
     def chain_head(self) -> tuple[int, bytes] | None:
         """The audit chain's last position and hash; None when the log is empty or unchained."""
 
@@ -62,6 +66,9 @@ class EventStore(Protocol):
 
     def is_cached(self, aggregate_id: UUID) -> bool:
         """Whether loading the aggregate would be served from the repository cache."""
+
+    def remember(self, aggregate: Aggregate) -> None:
+        """Put an aggregate loaded outside the repository into its cache."""
 
     def evict(self, aggregate_ids: Iterable[UUID]) -> None:
         """Drop aggregates from the repository cache: their next load reads the store."""

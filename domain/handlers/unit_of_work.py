@@ -31,7 +31,7 @@ from domain.core.settlement_rows import (
     row_ref,
     settled_positions,
 )
-from domain.cycles import Cycle
+from domain.cycles import Cycle, reconstruct
 from domain.handlers.event_store import EventStore
 from domain.insurance_fund import InsuranceFund
 from domain.registry import Registry
@@ -120,6 +120,11 @@ class UnitOfWork:
         aggregate = self.pending.get(aggregate_id) or self.loaded.get(aggregate_id)
         if aggregate is None and aggregate_id in self.absent:
             return None
+        if aggregate is None and kind is Cycle and not self.store.is_cached(aggregate_id):
+            aggregate = self._load_cycle(aggregate_id)
+            if aggregate is None:
+                return None
+            self.loaded[aggregate_id] = aggregate
         if aggregate is None:
             try:
                 aggregate = self.application.repository.get(aggregate_id, deepcopy_from_cache=False)
@@ -157,6 +162,23 @@ class UnitOfWork:
 
     def existing_insurance_fund(self) -> InsuranceFund | None:
         return self.find(INSURANCE_FUND_ID, InsuranceFund)
+
+    def _load_cycle(self, aggregate_id: UUID) -> Cycle | None:
+        """A cycle read in one query and rebuilt without an event object per AccountJoined
+        (domain/cycles.py `reconstruct`), then cached as the repository caches what it loads."""
+        stored = self.store.raw_events(aggregate_id)
+        if stored is None:  # this store cannot read in bulk: the repository loads it
+            try:
+                found: Any = self.application.repository.get(
+                    aggregate_id, deepcopy_from_cache=False
+                )
+            except AggregateNotFoundError:
+                return None
+            return found if isinstance(found, Cycle) else None
+        cycle = reconstruct(aggregate_id, stored, self.application.mapper.to_domain_event)
+        if cycle is not None:
+            self.store.remember(cycle)
+        return cycle
 
     # --- the rows of cycle boundaries ---------------------------------------------------------
 

@@ -19,7 +19,7 @@ from domain.core.money import ZERO, book_exact, fmt_plain
 from domain.core.policy import Policy
 from domain.core.positions import takeover_result
 from domain.core.socialization import Waterfall, share_loss
-from domain.cycles import Cycle
+from domain.cycles import Cycle, reconstruct
 from domain.handlers.marking import booking_rows, candidates_of
 from domain.handlers.settlement import cycle_book, settlement_summary
 from domain.insurance_fund import InsuranceFund
@@ -100,10 +100,15 @@ def settlement_inputs(
     of the log (domain/core/book.py), its takeovers, and the fund before the draw. With an
     account, the references to that account's rows of the settlement."""
     store = ledger.repository.event_store
-    cycle_events = list(store.get(cycle_id(name)))
-    if not cycle_events:
+    cycle_events: list[Any] = []
+    stored = ledger.store.raw_events(cycle_id(name))
+    if stored is None:
+        cycle_events = list(store.get(cycle_id(name)))
+        cycle = _before(iter(cycle_events), lambda _: False)  # the events are decoded once
+    else:
+        cycle = reconstruct(cycle_id(name), stored, ledger.mapper.to_domain_event, cycle_events)
+    if cycle is None:
         raise UnknownCycleError(f"cycle {name} was never opened")
-    cycle = _before(iter(cycle_events), lambda _: False)  # the events are decoded once
     if cycle.settlement is None:
         raise CycleNotSettledError(f"cycle {name} is not settled yet")
     policy = ledger.unit.policy(cycle.policy_version)

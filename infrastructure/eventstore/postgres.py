@@ -22,7 +22,7 @@ from eventsourcing.postgres import (
     PostgresFactory,
 )
 from psycopg import Cursor
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 
 from infrastructure.eventstore.chain import (
@@ -271,6 +271,19 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
             "CROSS JOIN LATERAL (SELECT 1 FROM {events} AS e WHERE e.originator_id = k.id "
             "ORDER BY e.originator_version LIMIT 1) AS hit"
         ).format(events=self._events())
+
+    def select_raw_events(self, originator_id: UUID) -> list[tuple[int, str, bytes]]:
+        """(version, topic, state) of every event of one aggregate, in version order, without
+        an object per row: a cycle holds an event per account that joined it."""
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(
+                SQL(
+                    "SELECT originator_version, topic, state FROM {events} "
+                    "WHERE originator_id = %s ORDER BY originator_version"
+                ).format(events=self._events()),
+                (originator_id,),
+            )
+            return [(int(v), str(t), stored_bytes(s)) for v, t, s in curs.fetchall()]
 
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         """Every event of the given aggregates, by aggregate and version, in one query.

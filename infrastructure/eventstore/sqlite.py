@@ -181,6 +181,18 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
             )
             return {UUID(row[0]) for row in c.fetchall()}
 
+    def select_raw_events(self, originator_id: UUID) -> list[tuple[int, str, bytes]]:
+        """(version, topic, state) of every event of one aggregate, in version order, without
+        an object per row: a cycle holds an event per account that joined it."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT originator_version, topic, state "
+                f"FROM {self.events_table_name} WHERE originator_id = ? "
+                "ORDER BY originator_version",
+                (originator_id.hex,),
+            )
+            return c.fetchall()  # type: ignore[no-any-return]
+
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         """Every event of the given aggregates, by aggregate and version: one query for many
         aggregates (a replay folds every account of a cycle)."""

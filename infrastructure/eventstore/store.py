@@ -28,6 +28,7 @@ class BulkRecorder(Protocol):
 
     def existing_originators(self, originator_ids: Sequence[UUID]) -> set[UUID]: ...
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]: ...
+    def select_raw_events(self, originator_id: UUID) -> list[tuple[int, str, bytes]]: ...
     def chain_head(self) -> tuple[int, bytes] | None: ...
     def log_range(
         self, first: int, last: int | None, topics: Sequence[str]
@@ -65,6 +66,9 @@ class ApplicationEventStore:
     def events_of(self, aggregate_ids: Sequence[UUID]) -> list[StoredEvent] | None:
         return None if self.bulk is None else self.bulk.select_events_of(aggregate_ids)
 
+    def raw_events(self, aggregate_id: UUID) -> list[tuple[int, str, bytes]] | None:
+        return None if self.bulk is None else self.bulk.select_raw_events(aggregate_id)
+
     def chain_head(self) -> tuple[int, bytes] | None:
         return None if self.bulk is None else self.bulk.chain_head()
 
@@ -82,6 +86,11 @@ class ApplicationEventStore:
     def is_cached(self, aggregate_id: UUID) -> bool:
         cache = self._cache()
         return cache is not None and aggregate_id in cache.cache
+
+    def remember(self, aggregate: Aggregate) -> None:
+        cache = self._cache()
+        if cache is not None:
+            cache.put(aggregate.id, aggregate)
 
     def evict(self, aggregate_ids: Iterable[UUID]) -> None:
         cache = self._cache()

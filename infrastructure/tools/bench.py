@@ -469,9 +469,9 @@ def _measure(
     say: Phase,
     profile: Path | None,
 ) -> dict[str, Any]:
-    # the aggregate cache holds every account of the cycle (a warm settlement, as in an
-    # exchange's long-running writer); docs/performance.md gives the memory this costs
-    cache = max(CACHE_FLOOR, counts["accounts"] + counts["accounts"] // 10)
+    # the ledger's own cache: a settlement reads its book from the rows the writer kept and the
+    # log, never from cached accounts (docs/performance.md)
+    cache = CACHE_FLOOR
     env = {**database.env, "AGGREGATE_CACHE_MAXSIZE": str(cache)}
     times: dict[str, float] = {}
     say(f"applying {counts['commands'] - 1:,} commands")
