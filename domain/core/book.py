@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.core.errors import InvariantError
+from domain.core.money import stored_text, to_quanta
 from domain.core.settlement_rows import Row, opened_positions
 
 ACCOUNT = "domain.accounts:Account."
@@ -25,7 +26,48 @@ CONTRACT_RECORD_TOPICS = tuple(
 CARRIED_TOPIC = ACCOUNT + "CarriedPositionsMarked"
 BOOK_TOPICS = (*CONTRACT_RECORD_TOPICS, CARRIED_TOPIC)
 
-Book = dict[str, dict[str, dict[str, Any]]]  # account -> contract -> position record
+# A position record as the book holds it: a tuple of its texts and its amounts in quanta,
+# made once when the record is folded in, so that a settlement books it on integers.
+H_SIDE, H_SIZE, H_ENTRY, H_REFERENCE, H_OPEN = range(5)
+H_MARGIN, H_REALIZED, H_LIQUIDATED, H_REALIZED_LIQUIDATED = range(5, 9)
+Held = tuple[str, str, str, str, bool, int, int, bool, int]
+Book = dict[str, dict[str, Held]]  # account -> contract -> held record
+
+
+class Quanta:
+    """Amounts to whole numbers of a quantum. A booked amount's text at a power-of-ten quantum
+    ("12.50000000", "0", "-3.5") is read by its digits; anything else through an exact
+    division that refuses an amount finer than the quantum."""
+
+    def __init__(self, quantum: Decimal) -> None:
+        self.quantum = quantum
+        sign, digits, exponent = quantum.as_tuple()
+        power_of_ten = sign == 0 and digits == (1,) and isinstance(exponent, int)
+        self.places = -int(exponent) if power_of_ten and int(exponent) <= 0 else None
+
+    def __call__(self, value: object) -> int:
+        if value.__class__ is dict:  # as stored: {"_type_": ..., "_data_": text}
+            value = value["_data_"]
+        places = self.places
+        if places is not None:
+            if type(value) is str and "E" not in value and "e" not in value:
+                whole, _, fraction = value.partition(".")
+                if len(fraction) <= places:
+                    return int(whole + fraction.ljust(places, "0"))
+            elif type(value) is Decimal:
+                scaled = value.scaleb(places)
+                if scaled == scaled.to_integral_value():
+                    return int(scaled)
+        return to_quanta(value if isinstance(value, Decimal) else Decimal(str(value)), self.quantum)
+
+
+def text(value: object) -> str:
+    """A price or size as the event store writes it, however it is held."""
+    if value.__class__ is dict:  # as stored: {"_type_": ..., "_data_": text}
+        value = value["_data_"]
+    if type(value) is str:
+        return value
+    return stored_text(value if isinstance(value, Decimal) else Decimal(str(value)))
 
 
 def plain(value: Any) -> Any:
@@ -33,18 +75,47 @@ def plain(value: Any) -> Any:
     return value["_data_"] if isinstance(value, dict) else value
 
 
-def record(stored: Mapping[str, Any]) -> dict[str, Any]:
-    """A position record as stored, its amounts as their texts (`Position.from_record` reads
-    them as decimals)."""
-    return {key: v["_data_"] if v.__class__ is dict else v for key, v in stored.items()}
+def held(record: Mapping[str, Any], quanta: Quanta) -> Held:
+    """A position record (as stored, or as an event holds it) as the book holds it."""
+    size = text(record["size"])
+    return (
+        record["side"],
+        size,
+        text(record["entry"]),
+        text(record["reference"]),
+        Decimal(size) > 0,
+        quanta(record["margin"]),
+        quanta(record["realized"]),
+        bool(record["liquidated"]),
+        quanta(record.get("realized_liquidated", "0")),
+    )
+
+
+def record(kept: Held, quantum: Decimal) -> dict[str, Any]:
+    """A held record as a position record (what `Position.from_record` reads)."""
+    side, size, entry, reference, _, margin, realized, liquidated, before = kept
+    found: dict[str, Any] = {
+        "side": side,
+        "size": Decimal(size),
+        "entry": Decimal(entry),
+        "reference": Decimal(reference),
+        "margin": quantum * margin,
+        "realized": quantum * realized,
+        "liquidated": liquidated,
+    }
+    if before:
+        found["realized_liquidated"] = quantum * before
+    return found
 
 
 def opening_book(chunks: Iterable[list[Row]], quantum: Decimal) -> Book:
     """The carried positions of a cycle's opening rows, by account."""
+    quanta = Quanta(quantum)
     book: Book = {}
     for rows in chunks:
         for row in rows:
-            book.setdefault(row[0], {}).update(opened_positions([row], quantum))
+            for contract, opened in opened_positions([row], quantum).items():
+                book.setdefault(row[0], {})[contract] = held(opened, quanta)
     return book
 
 
@@ -53,10 +124,12 @@ def fold(
     names: Mapping[str, str],
     cycle: str,
     states: Iterable[tuple[str, str, Mapping[str, Any]]],
+    quantum: Decimal,
 ) -> Book:
     """Fold the position events (originator id in hex, topic, state) of the cycle into the
     book; `names` gives the account of each originator. The events of other cycles are
     passed over."""
+    quanta = Quanta(quantum)
     for originator, topic, state in states:
         if state["cycle"] != cycle:
             continue
@@ -66,7 +139,7 @@ def fold(
                 f"a position event of the cycle is of an account not in it: {originator}"
             )
         if topic == CARRIED_TOPIC:
-            book[account] = {c: record(r) for c, r in state["positions"].items()}
+            book[account] = {c: held(r, quanta) for c, r in state["positions"].items()}
         else:
-            book.setdefault(account, {})[state["contract"]] = record(state["position"])
+            book.setdefault(account, {})[state["contract"]] = held(state["position"], quanta)
     return book

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from domain.core.book import Book
-from domain.core.money import ZERO, book, stored_text, to_quanta
+from domain.core.book import Book, Quanta
+from domain.core.money import ZERO, book, stored_text
 from domain.core.money import book as book_amount
 from domain.core.positions import Position, pnl, unrealized_pnl
 from domain.core.postings import (
@@ -96,36 +96,32 @@ def share_sources(share: Decimal, realized: Decimal) -> tuple[Decimal, Decimal]:
     return from_cash, share - from_cash
 
 
-class Quanta:
-    """Amounts to whole numbers of a quantum. A booked amount's text at a power-of-ten quantum
-    ("12.50000000", "0", "-3.5") is read by its digits; anything else through an exact
-    division that refuses an amount finer than the quantum."""
-
-    def __init__(self, quantum: Decimal) -> None:
-        self.quantum = quantum
-        sign, digits, exponent = quantum.as_tuple()
-        power_of_ten = sign == 0 and digits == (1,) and isinstance(exponent, int)
-        self.places = -int(exponent) if power_of_ten and int(exponent) <= 0 else None
-
-    def __call__(self, value: object) -> int:
-        places = self.places
-        if places is not None:
-            if type(value) is str and "E" not in value and "e" not in value:
-                whole, _, fraction = value.partition(".")
-                if len(fraction) <= places:
-                    return int(whole + fraction.ljust(places, "0"))
-            elif type(value) is Decimal:
-                scaled = value.scaleb(places)
-                if scaled == scaled.to_integral_value():
-                    return int(scaled)
-        return to_quanta(value if isinstance(value, Decimal) else Decimal(str(value)), self.quantum)
+def _digits(text: str) -> tuple[int, int]:
+    """A plain decimal text (as stored: no exponent) as (digits, places): 12.5 is (125, 1)."""
+    whole, _, fraction = text.partition(".")
+    return int(whole + fraction), len(fraction)
 
 
-def _text(value: object) -> str:
-    """A record's price or size as stored: its text, whether read from the log or held."""
-    if type(value) is str:
-        return value
-    return stored_text(value if isinstance(value, Decimal) else Decimal(str(value)))
+def pnl_quanta(side: str, size: str, reference: str, mark: tuple[int, int], places: int) -> int:
+    """`book(pnl(side, size, reference, mark), 10 ** -places)` in whole quanta, on integers:
+    size x (mark - reference), sign by side, rounded half-even to the quantum; exact, as the
+    80-digit decimal product is."""
+    size_digits, size_places = _digits(size)
+    reference_digits, reference_places = _digits(reference)
+    mark_digits, mark_places = mark
+    common = max(reference_places, mark_places)
+    move = mark_digits * 10 ** (common - mark_places) - reference_digits * 10 ** (
+        common - reference_places
+    )
+    product = size_digits * move if side == "long" else -size_digits * move
+    shift = places - size_places - common
+    if shift >= 0:
+        return int(product * 10**shift)
+    divisor = int(10**-shift)
+    quotient, remainder = divmod(product, divisor)  # floored: 0 <= remainder < divisor
+    if remainder * 2 > divisor or (remainder * 2 == divisor and quotient % 2 == 1):
+        quotient += 1
+    return int(quotient)
 
 
 def booking_rows(book: Book, marks: dict[str, Decimal], quantum: Decimal) -> list[Row]:
@@ -135,40 +131,41 @@ def booking_rows(book: Book, marks: dict[str, Decimal], quantum: Decimal) -> lis
     into its margin, with cash posted where the margin would go below zero. A liquidated
     position's profit is booked and never ranked; a position opened after a liquidation in
     its contract is ranked with its own profit, the liquidated one's realized PnL booked
-    beside it (domain/core/settlement_rows.py names the columns). Amounts on integers of the
-    quantum; the one product of decimals is the open PnL."""
+    beside it (domain/core/settlement_rows.py names the columns). Everything on integers of
+    the quantum (`pnl_quanta`), or, at a quantum that is not a power of ten, the decimal PnL
+    booked half-even."""
     quanta = Quanta(quantum)
+    places = quanta.places
+    mark_digits = {contract: _digits(stored_text(mark)) for contract, mark in marks.items()}
     rows: list[Row] = []
     for account in sorted(book):
         positions = book[account]
-        for contract in sorted(positions):
-            record = positions[contract]
-            side, size_text = record["side"], _text(record["size"])
-            reference = _text(record["reference"])
-            margin = quanta(record["margin"])
-            realized = quanta(record["realized"])
-            realized_liquidated = quanta(record.get("realized_liquidated", "0"))
-            liquidated = bool(record["liquidated"])
-            size = Decimal(size_text)
+        for contract in sorted(positions) if len(positions) > 1 else positions:
+            side, size, entry, reference, is_open, margin, realized, liquidated, before = positions[
+                contract
+            ]
             unrealized = posted = 0
             margin_after = margin
-            if size > 0:
-                move = pnl(side, size, Decimal(reference), marks[contract])
-                unrealized = quanta(book_amount(move, quantum))
+            if is_open:
+                if places is not None:
+                    unrealized = pnl_quanta(side, size, reference, mark_digits[contract], places)
+                else:
+                    move = pnl(side, Decimal(size), Decimal(reference), marks[contract])  # type: ignore[arg-type]
+                    unrealized = quanta(book_amount(move, quantum))
                 margin_after = margin + unrealized
                 if margin_after < 0:  # made whole from cash: a margin never goes below zero
                     posted, margin_after = -margin_after, 0
-            ranked = realized if liquidated else realized - realized_liquidated
+            ranked = realized if liquidated else realized - before
             rows.append(
                 [
                     account,
                     contract,
                     side,
-                    size_text,
-                    _text(record["entry"]),
+                    size,
+                    entry,
                     reference,
                     realized,
-                    realized_liquidated,
+                    before,
                     liquidated,
                     unrealized,
                     ranked + unrealized,

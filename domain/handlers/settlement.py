@@ -8,10 +8,11 @@ from typing import Any
 
 from domain.accounts import Account
 from domain.commands.models import OpenCycle, SettleCycle
-from domain.core.book import BOOK_TOPICS, Book, fold, opening_book
+from domain.core.book import BOOK_TOPICS, H_OPEN, Book, fold, opening_book
 from domain.core.errors import CycleNotOpenError, NoOpenCycleError, ensure, present
 from domain.core.ids import account_id, cycle_id
 from domain.core.limits import require_participants_within_limit
+from domain.core.memory import collector_paused
 from domain.core.money import ZERO, fmt, require_positive
 from domain.core.policy import Policy
 from domain.core.postings import CLEARING, INSURANCE_FUND, PLATFORM, posting
@@ -51,12 +52,12 @@ def open_contracts(book: Book) -> set[str]:
     return {
         contract
         for positions in book.values()
-        for contract, record in positions.items()
-        if Decimal(record["size"]) > 0
+        for contract, kept in positions.items()
+        if kept[H_OPEN]
     }
 
 
-def carried_book(uow: UnitOfWork, previous: Cycle | None) -> Book:
+def carried_book(uow: UnitOfWork, previous: Cycle | None) -> dict[str, dict[str, Any]]:
     """The positions the last cycle's settlement carried over, by account: from its booking
     rows, or, for a cycle settled with an event per account, from those accounts."""
     if previous is None:
@@ -64,7 +65,7 @@ def carried_book(uow: UnitOfWork, previous: Cycle | None) -> Book:
     if not previous.chunks:
         accounts = _load_accounts(uow, previous.carried_accounts)
         return {account.account: dict(account.positions) for account in accounts}
-    book: Book = {}
+    book: dict[str, dict[str, Any]] = {}
     for booked, shared in uow.chunk_events(previous):
         shares = dict(by_account(shared.rows)) if shared is not None else {}
         for account, rows in by_account(booked.rows):
@@ -83,7 +84,13 @@ def open_cycle(uow: UnitOfWork, command: OpenCycle, at: str) -> None:
     carried = carried_book(
         uow, None if previous is None else present(uow.find(cycle_id(previous), Cycle), "last")
     )
-    Cycle.require_marks(marks, open_contracts(carried), f"opening cycle {command.cycle}")
+    carried_contracts = {
+        contract
+        for positions in carried.values()
+        for contract, record in positions.items()
+        if Decimal(record["size"]) > 0
+    }
+    Cycle.require_marks(marks, carried_contracts, f"opening cycle {command.cycle}")
     policy = registry.policy
     names = sorted(carried)
     cycle = Cycle(
@@ -125,7 +132,8 @@ def _folded(uow: UnitOfWork, cycle: Cycle, book: Book, first: int, last: int | N
     states = uow.store.log_range(first, last, BOOK_TOPICS)
     if states is None:
         raise EventStoreUnsupportedError("this event store cannot read a range of its log")
-    return fold(book, cycle.account_keys, cycle.cycle, states)
+    quantum = uow.policy(cycle.policy_version).quantum
+    return fold(book, cycle.account_keys, cycle.cycle, states, quantum)
 
 
 def cycle_book(uow: UnitOfWork, cycle: Cycle, opening: Iterable[list[Row]], stop: int) -> Book:
@@ -141,13 +149,13 @@ def settlement_book(uow: UnitOfWork, cycle: Cycle, head: int) -> Book:
     position events, with what other writers appended read from the log; else the whole
     cycle read from the log. The book is kept as read through `head` (the log's end before
     the settlement), in case the settlement is applied again."""
+    quantum = uow.policy(cycle.policy_version).quantum
     known = uow.known_books.get(cycle.cycle)
     if known is None:
-        quantum = uow.policy(cycle.policy_version).quantum
         opening = (event.rows for event, _ in uow.chunk_events(cycle, opening=True))
-        known = KnownBook(range_first(uow, cycle) - 1, opening_book(opening, quantum))
+        known = KnownBook(range_first(uow, cycle) - 1, opening_book(opening, quantum), quantum)
     book = _folded(uow, cycle, known.book, known.position + 1, None)
-    uow.known_books[cycle.cycle] = KnownBook(max(known.position, head), book)
+    uow.known_books[cycle.cycle] = KnownBook(max(known.position, head), book, quantum)
     return book
 
 
@@ -185,6 +193,11 @@ def cycle_profits(
 
 
 def settle_cycle(uow: UnitOfWork, command: SettleCycle, at: str) -> None:
+    with collector_paused():  # a million rows built and dropped (domain/core/memory.py)
+        _settle(uow, command, at)
+
+
+def _settle(uow: UnitOfWork, command: SettleCycle, at: str) -> None:
     cycle = _require_settleable(uow, command.cycle)
     policy = uow.policy(cycle.policy_version)
     marks = _checked_marks(command.marks)

@@ -18,7 +18,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.accounts import Account
 from domain.command_log import CommandRecord
-from domain.core.book import Book, opening_book
+from domain.core.book import Book, Quanta, held, opening_book
 from domain.core.errors import ensure, present
 from domain.core.ids import INSURANCE_FUND_ID, REGISTRY_ID, cycle_id, event_ref
 from domain.core.policy import Policy
@@ -69,10 +69,12 @@ class ChunkIndex:
 @dataclass
 class KnownBook:
     """The book of the open cycle as this process has seen it written: every position event
-    of the cycle up to log position `position` folded in (domain/core/book.py)."""
+    of the cycle up to log position `position` folded in (domain/core/book.py), its amounts
+    in quanta of the cycle's quantum."""
 
     position: int
     book: Book
+    quantum: Decimal
 
 
 POSITION_EVENTS = ("PositionOpened", "PositionClosed", "PositionLiquidated")
@@ -366,12 +368,13 @@ class UnitOfWork:
         writer's save stays where it was, and the settlement reads the rest from the log."""
         first, last = positions
         for cycle, (quantum, rows) in opened.items():
-            self.known_books[cycle] = KnownBook(first - 1, opening_book([rows], quantum))
+            self.known_books[cycle] = KnownBook(first - 1, opening_book([rows], quantum), quantum)
         for cycle, known in self.known_books.items():
             if known.position == first - 1:
+                quanta = Quanta(known.quantum)
                 for changed, account, contract, record in changes:
                     if changed == cycle:
-                        known.book.setdefault(account, {})[contract] = record
+                        known.book.setdefault(account, {})[contract] = held(record, quanta)
                 known.position = last
 
     def _forget_command_records(self) -> None:

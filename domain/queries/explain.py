@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from domain.core.book import record as stored_record
 from domain.core.errors import LedgerError
 from domain.core.ids import account_id, event_ref
 from domain.core.money import ZERO, fmt, fmt_plain, round_down
@@ -42,7 +43,7 @@ def explain(ledger: LossLedger, account: str, cycle: str) -> dict[str, Any]:
     steps = _cycle_steps(inputs, waterfall)
     positions = []
     for booking in bookings[account]:
-        record = inputs.book[account][booking["contract"]]
+        record = stored_record(inputs.book[account][booking["contract"]], q)
         position_steps, row = _position(
             inputs, waterfall, ranked, account, booking, record, own_events
         )

@@ -15,6 +15,7 @@ from typing import Any
 from domain.core.book import Book
 from domain.core.errors import present
 from domain.core.ids import INSURANCE_FUND_ID, cycle_id
+from domain.core.memory import collector_paused
 from domain.core.money import ZERO, book_exact, fmt_plain
 from domain.core.policy import Policy
 from domain.core.positions import takeover_result
@@ -165,6 +166,11 @@ def _references(
 
 def replay_cycle(ledger: LossLedger, name: str) -> Replay:
     """Recompute a settled cycle from its recorded events alone and pair it with the record."""
+    with collector_paused():  # a million states decoded and rows built (domain/core/memory.py)
+        return _replay(ledger, name)
+
+
+def _replay(ledger: LossLedger, name: str) -> Replay:
     try:
         inputs = settlement_inputs(ledger, name)
     except CycleNotSettledError:

@@ -7,17 +7,14 @@ through a tighter object hook; and Python's cyclic garbage collector waits while
 
 from __future__ import annotations
 
-import gc
 import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
 from eventsourcing.persistence import JSONTranscoder, Mapper
 from eventsourcing.utils import resolve_topic
 
+from domain.core.memory import collector_paused
 from projections.fold import UNREAD_TOPICS
 
 
@@ -62,32 +59,5 @@ def reading_mapper(mapper: Mapper[Any]) -> Mapper[Any]:
     return Mapper(ReadingTranscoder(transcoder))
 
 
-class CollectorPause:
-    """Python's cyclic garbage collector held off while a batch is read, applied and written,
-    then left as it was found. A batch allocates thousands of objects that die by reference
-    counting alone, yet each collection they set off walks every object the process tracks
-    (a ledger's aggregate cache too): 10% of a rebuild at 100k positions. Counted, so that
-    runners in several threads of one process restore it once, when the last one finishes."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._holders = 0
-        self._enable_after = False
-
-    @contextmanager
-    def __call__(self) -> Iterator[None]:
-        with self._lock:
-            if self._holders == 0:
-                self._enable_after = gc.isenabled()
-                gc.disable()
-            self._holders += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._holders -= 1
-                if self._holders == 0 and self._enable_after:
-                    gc.enable()
-
-
-collector_paused = CollectorPause()
+# the collector held off while a batch is read, applied and written (domain/core/memory.py)
+__all__ = ["ReadingTranscoder", "collector_paused", "is_unread", "reading_mapper"]
