@@ -26,11 +26,11 @@ CONTRACT_RECORD_TOPICS = tuple(
 CARRIED_TOPIC = ACCOUNT + "CarriedPositionsMarked"
 BOOK_TOPICS = (*CONTRACT_RECORD_TOPICS, CARRIED_TOPIC)
 
-# A position record as the book holds it: a tuple of its texts and its amounts in quanta,
-# made once when the record is folded in, so that a settlement books it on integers.
-H_SIDE, H_SIZE, H_ENTRY, H_REFERENCE, H_OPEN = range(5)
-H_MARGIN, H_REALIZED, H_LIQUIDATED, H_REALIZED_LIQUIDATED = range(5, 9)
+# A position record as the book holds it, made once when the record is folded in so that a
+# settlement books it on integers: (side, size, entry, reference, open, margin, realized,
+# liquidated, realized_liquidated), prices and sizes as their stored texts, amounts in quanta.
 Held = tuple[str, str, str, str, bool, int, int, bool, int]
+H_OPEN = 4
 Book = dict[str, dict[str, Held]]  # account -> contract -> held record
 
 

@@ -89,13 +89,6 @@ def opening_rows(
     return rows
 
 
-def share_sources(share: Decimal, realized: Decimal) -> tuple[Decimal, Decimal]:
-    """(from cash, from margin): the withheld realized profit pays first, the rest comes out
-    of the profit just booked into the margin. Both are covered because share <= profit."""
-    from_cash = min(share, max(ZERO, realized))
-    return from_cash, share - from_cash
-
-
 def _digits(text: str) -> tuple[int, int]:
     """A plain decimal text (as stored: no exponent) as (digits, places): 12.5 is (125, 1)."""
     whole, _, fraction = text.partition(".")
@@ -203,6 +196,8 @@ def share_rows(
             index += 1
         row = rows[index]
         share = quanta(participant.share)
+        # the withheld realized profit pays first, the rest comes out of the profit just
+        # booked into the margin; both are covered because share <= profit
         withheld = row[B_REALIZED] - row[B_REALIZED_LIQUIDATED]
         from_cash = min(share, max(0, withheld))
         shared.append(
