@@ -80,6 +80,10 @@ from projections.rows import AccountView, plain, sortable_time
 PROJECTION = "read_models"
 LEDGER_NAMES = (cash_account, margin_account)  # an account's own ledger accounts
 BATCH_EVENTS = 2_000
+# A batch also ends once its events' stored states reach this many bytes (it holds one event
+# at least): a settlement's chunk event carries up to 10,000 accounts' rows, about a megabyte,
+# and a batch of 2,000 of them would hold every account's balance view of a settlement at once.
+BATCH_BYTES = 8 << 20
 
 
 class ConcurrentCatchUpError(Exception):
@@ -127,6 +131,7 @@ class ReadModels:
         self.database = database
         self.engine = make_engine(database)
         self.batch_events = BATCH_EVENTS  # events read, decoded and written together
+        self.batch_bytes = BATCH_BYTES  # and the most of their stored states a batch holds
         self.decode = reading_mapper(ledger.mapper).to_domain_event
         schema = database.schema if database.backend == "postgresql" else None
         self.bulk = BulkRows(self.engine.dialect, schema)
@@ -165,6 +170,7 @@ class ReadModels:
         )
         if not notifications:
             return None
+        notifications = within_bytes(notifications, self.batch_bytes)
         try:
             with self.engine.begin() as connection:
                 # Claim the batch first: the row lock (PostgreSQL) or the write lock (SQLite)
@@ -196,6 +202,17 @@ class ReadModels:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def within_bytes(notifications: Sequence[Notification], limit: int) -> Sequence[Notification]:
+    """The first notifications whose stored states add up to at most `limit` bytes (one at
+    least): the batch they make ends where its rows would outgrow it."""
+    total = 0
+    for index, notification in enumerate(notifications):
+        total += len(notification.state)
+        if total > limit and index > 0:
+            return notifications[:index]
+    return notifications
 
 
 def topic_of(event: Any) -> str:

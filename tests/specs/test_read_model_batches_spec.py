@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from domain.commands.models import format_time
+from domain.core import settlement_rows
 from infrastructure.eventstore.database_url import Database
 from infrastructure.readmodels.reading import ReadingTranscoder, collector_paused, is_unread
 from infrastructure.readmodels.reconcile import reconcile
@@ -73,6 +74,39 @@ class ReadModelBatchesSpec:
         models.batch_events = size  # a batch ends inside commands, and inside accounts' events
         models.rebuild()
         assert every_row(models) == in_one_batch
+        assert reconcile(models) == []
+
+    def test_a_rebuild_in_batches_bounded_by_bytes_writes_the_rows_of_one_batch(
+        self, open_ledger: LedgerFactory, database: Database, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Given a settlement in chunks of two rows, and its rows in one batch
+        monkeypatch.setattr(settlement_rows, "CHUNK_ROWS", 2)
+        ledger = open_ledger()
+        run(ledger, *a_cycle_with_a_draw_and_a_refund())
+        models = ReadModels(ledger, database)
+        models.rebuild()
+        in_one_batch = every_row(models)
+        # When a batch may hold only a byte of stored state: each event is a batch of its own
+        models.batch_bytes = 1
+        applied: list[int] = []
+        models.rebuild(applied.append)
+        # Then the rows are the same
+        assert every_row(models) == in_one_batch
+        assert applied == [1] * models.log_position()
+        # And with room for 1,500 bytes, a batch holds events while they fit, one at least
+        notifications = ledger.recorder.select_notifications(start=1, limit=10_000)
+        expected: list[int] = []
+        total = 0
+        for size in (len(n.state) for n in notifications):
+            if expected and total + size <= 1_500:
+                expected[-1], total = expected[-1] + 1, total + size
+            else:
+                expected, total = [*expected, 1], size
+        models.batch_bytes = 1_500
+        applied = []
+        models.rebuild(applied.append)
+        assert every_row(models) == in_one_batch
+        assert applied == expected and len(expected) > 1
         assert reconcile(models) == []
 
     def test_catching_up_three_events_at_a_time_as_commands_arrive_equals_a_rebuild(
