@@ -341,6 +341,7 @@ def run_bench(
     if repeats > 1 and profile is not None:
         raise LedgerError("--profile profiles one run: leave --repeats out")
     load_before = os.getloadavg()[0]
+    code = code_version()  # the commit the run starts on: the tree may move during an hour's run
     with tempfile.TemporaryDirectory(prefix="lossledger-bench-") as name:
         directory = Path(name)
         load_file, settle_file = directory / "load.jsonl", directory / "settle.jsonl"
@@ -361,7 +362,7 @@ def run_bench(
                 )
         figures = _medians(runs)
         figures.update(positions=counts["positions"], seed=seed, repeats=repeats)
-        figures.update(machine=machine(load_before), code=code_version())
+        figures.update(machine=machine(load_before), code=code)
         return figures
 
 
