@@ -8,9 +8,11 @@ An account's balances after a boundary follow from its rows alone: they are appl
 account when it is next loaded (domain/handlers/unit_of_work.py), and the read models apply
 them a chunk at a time.
 
-Amounts are whole numbers of the cycle's quantum (an int), or a plain decimal string where an
-amount is not a whole number of it (a position carried from a cycle with a finer quantum);
-prices and sizes are plain decimal strings. docs/events.md lists every column.
+Amounts are whole numbers of the cycle's quantum, as ints: every amount is booked at the
+quantum, and the quantum cannot change once money is booked (`Registry.MoneyFirstBooked`); a
+booking that met another raises (`Quanta`, domain/core/book.py). A plain decimal string is
+read too: a participant row upcast from a store written before chunks holds its amounts so.
+Prices and sizes are plain decimal strings. docs/events.md lists every column.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
-from domain.core.money import ZERO, fmt_plain
+from domain.core.money import ZERO
 from domain.core.postings import (
     CLEARING,
     Posting,
@@ -72,13 +74,6 @@ OPENING_COLUMNS = (
 )
 
 Row = list[Any]
-
-
-def encode_amount(amount: Decimal, quantum: Decimal) -> int | str:
-    """A booked amount as its whole number of quanta, else as its plain decimal text."""
-    count = amount / quantum
-    whole = int(count)
-    return whole if count == whole else fmt_plain(amount)
 
 
 def decode_amount(value: int | str, quantum: Decimal) -> Decimal:

@@ -33,7 +33,6 @@ from domain.core.settlement_rows import (
     B_REALIZED,
     B_REALIZED_LIQUIDATED,
     Row,
-    encode_amount,
 )
 from domain.core.socialization import Candidate, Participant
 
@@ -64,6 +63,7 @@ def opening_rows(
 ) -> list[Row]:
     """At `open_cycle`: the opening rows of an account's carried positions, each measured from
     the opening mark (SPEC 2), the gap from the last settlement mark booked into its margin."""
+    quanta = Quanta(quantum)
     rows = []
     for contract, record in sorted(positions.items()):
         position = Position.from_record(record)
@@ -80,10 +80,10 @@ def opening_rows(
                 stored_text(position.entry),
                 stored_text(position.reference),
                 stored_text(marks[contract]),
-                encode_amount(position.margin, quantum),
-                encode_amount(gap, quantum),
-                encode_amount(from_cash, quantum),
-                encode_amount(moved.margin, quantum),
+                quanta(position.margin),
+                quanta(gap),
+                quanta(from_cash),
+                quanta(moved.margin),
             ]
         )
     return rows

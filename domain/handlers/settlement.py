@@ -148,7 +148,8 @@ def settlement_book(uow: UnitOfWork, cycle: Cycle, head: int) -> Book:
     """The open cycle's book now: the book this process kept while it wrote the cycle's
     position events, with what other writers appended read from the log; else the whole
     cycle read from the log. The book is kept as read through `head` (the log's end before
-    the settlement), in case the settlement is applied again."""
+    the settlement): a settlement refused before it records anything (a missing mark, too
+    many participants) reads only what comes after; one that records drops it."""
     quantum = uow.policy(cycle.policy_version).quantum
     known = uow.known_books.get(cycle.cycle)
     if known is None:
