@@ -19,6 +19,11 @@ from domain.core.positions import Position
 from domain.core.postings import Posting
 
 
+def unnamed_account(state: dict[str, Any]) -> None:
+    """A position event of version 1 did not name its account."""
+    state["account"] = None
+
+
 class Account(Aggregate):
     """A trader's account. Public methods check the rules; `@event` methods only assign."""
 
@@ -96,9 +101,31 @@ class Account(Aggregate):
     ) -> None:
         self.cash = cash_after
 
-    @event("PositionOpened")
+    # The position events name their account: a read of the cycle's range of the log
+    # (domain/core/book.py) knows whose position each record is without an event per account
+    # on the cycle. Stored before they did (version 1), they read with `account` None: their
+    # cycle recorded an `AccountJoined` for the account instead.
+
+    class PositionOpened(Aggregate.Event):
+        class_version = 2
+        account: str | None
+        cycle: str
+        contract: str
+        side: str
+        size: Decimal
+        price: Decimal
+        margin: Decimal
+        via: str
+        position: dict[str, Any]
+        cash_after: Decimal
+        postings: list[Posting]
+        at: str
+        upcast_v1_v2 = staticmethod(unnamed_account)
+
+    @event(PositionOpened)
     def record_position_opened(
         self,
+        account: str | None,
         cycle: str,
         contract: str,
         side: str,
@@ -115,9 +142,25 @@ class Account(Aggregate):
         self.cash = cash_after
         self.book_cycle, self.book_state = cycle, "open"
 
-    @event("PositionClosed")
+    class PositionClosed(Aggregate.Event):
+        class_version = 2
+        account: str | None
+        cycle: str
+        contract: str
+        size: Decimal
+        price: Decimal
+        realized_pnl: Decimal
+        margin_released: Decimal
+        position: dict[str, Any]
+        cash_after: Decimal
+        postings: list[Posting]
+        at: str
+        upcast_v1_v2 = staticmethod(unnamed_account)
+
+    @event(PositionClosed)
     def record_position_closed(
         self,
+        account: str | None,
         cycle: str,
         contract: str,
         size: Decimal,
@@ -133,9 +176,28 @@ class Account(Aggregate):
         self.cash = cash_after
         self.book_cycle, self.book_state = cycle, "open"
 
-    @event("PositionLiquidated")
+    class PositionLiquidated(Aggregate.Event):
+        class_version = 2
+        account: str | None
+        cycle: str
+        contract: str
+        side: str
+        size: Decimal
+        entry_price: Decimal
+        mark: Decimal
+        bankruptcy_price: Decimal
+        margin_lost: Decimal
+        liquidation_pnl: Decimal
+        position: dict[str, Any]
+        cash_after: Decimal
+        postings: list[Posting]
+        at: str
+        upcast_v1_v2 = staticmethod(unnamed_account)
+
+    @event(PositionLiquidated)
     def record_position_liquidated(
         self,
+        account: str | None,
         cycle: str,
         contract: str,
         side: str,

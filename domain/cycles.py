@@ -58,9 +58,10 @@ class Cycle(Aggregate):
         self.opening_marks = dict(marks)
         self.marks = dict(marks)
         self.policy_version = policy_version
+        # The carried accounts and, in a store written before position events named their
+        # account, every account that joined by an AccountJoined; with each one's aggregate
+        # id (hex) -> name: how a read of the cycle's log range names those events' accounts.
         self.accounts: set[str] = set(carried_accounts)
-        # each account's aggregate id (hex) -> name: how a read of the cycle's log range
-        # names the accounts of its position events
         self.account_keys: dict[str, str] = {account_key(a): a for a in carried_accounts}
         self.deficit = ZERO
         self.takeovers = 0

@@ -127,13 +127,14 @@ def fold(
     quantum: Decimal,
 ) -> Book:
     """Fold the position events (originator id in hex, topic, state) of the cycle into the
-    book; `names` gives the account of each originator. The events of other cycles are
+    book. An event names its account; one stored before events did is named by `names`
+    (the account of each originator that joined the cycle). The events of other cycles are
     passed over."""
     quanta = Quanta(quantum)
     for originator, topic, state in states:
         if state["cycle"] != cycle:
             continue
-        account = names.get(originator)
+        account = state.get("account") or names.get(originator)
         if account is None:
             raise InvariantError(
                 f"a position event of the cycle is of an account not in it: {originator}"

@@ -160,6 +160,17 @@ def settlement_book(uow: UnitOfWork, cycle: Cycle, head: int) -> Book:
     return book
 
 
+def cycle_accounts(uow: UnitOfWork, cycle: Cycle) -> int:
+    """How many accounts hold a position record in the cycle: as its settlement counted
+    them; an open cycle's, from its book as it stands (the log read only past what this
+    process keeps); a cycle settled before the summary counted them, from its joins."""
+    if cycle.settlement is not None:
+        return int(cycle.settlement.get("accounts", len(cycle.accounts)))
+    anchor = uow.chain_anchor()
+    head = 0 if anchor is None else int(str(anchor["position"]))
+    return len(settlement_book(uow, cycle, head))
+
+
 def _require_settleable(uow: UnitOfWork, name: str) -> Cycle:
     open_name = uow.registry().open_cycle
     cycle = uow.find(cycle_id(name), Cycle)
@@ -237,7 +248,7 @@ def _settle(uow: UnitOfWork, command: SettleCycle, at: str) -> None:
             postings=[posting(PLATFORM, CLEARING, waterfall.uncovered, "uncovered_loss")],
             at=at,
         )
-    summary = settlement_summary(cycle.cycle, waterfall, policy)
+    summary = settlement_summary(cycle.cycle, waterfall, policy, accounts=len(book))
     summary["chain_anchor"] = anchor
     cycle.record_settled(
         marks=dict(sorted(marks.items())), summary=summary, carried_accounts=carried, at=at
@@ -271,10 +282,16 @@ def _record_rows(
     return carried
 
 
-def settlement_summary(cycle: str, waterfall: Waterfall, policy: Policy) -> dict[str, Any]:
-    """The settlement's figures as recorded in `Cycle.Settled` (participants are LossShared)."""
+def settlement_summary(
+    cycle: str, waterfall: Waterfall, policy: Policy, accounts: int | None
+) -> dict[str, Any]:
+    """The settlement's figures as recorded in `Cycle.Settled` (participants are LossShared):
+    with the number of accounts that held a position record in the cycle, unless None (a
+    cycle settled before its summary counted them, whose accounts joined it by an event)."""
     quantum = policy.quantum
+    counted = {} if accounts is None else {"accounts": accounts}
     return {
+        **counted,
         "deficit": waterfall.deficit,
         "fund_balance_before": waterfall.fund_balance_before,
         "fund_drawn": waterfall.fund_drawn,

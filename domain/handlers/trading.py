@@ -60,12 +60,6 @@ def open_cycle_and_policy(uow: UnitOfWork) -> tuple[Cycle, Policy]:
     return cycle, uow.policy(cycle.policy_version)
 
 
-def _join(uow: UnitOfWork, cycle: Cycle, account: str) -> None:
-    if account not in cycle.accounts:
-        cycle.record_account_joined(account=account)
-        uow.touch(cycle)
-
-
 @dataclass(frozen=True)
 class _Opening:
     """A new position, checked by the caller: an order's, or a takeover fill's."""
@@ -106,6 +100,7 @@ def _receive(uow: UnitOfWork, cycle: Cycle, account: Account, opening: _Opening,
         realized_liquidated=realized_liquidated,
     )
     account.record_position_opened(
+        account=account.account,
         cycle=cycle.cycle,
         contract=contract,
         side=side,
@@ -128,7 +123,6 @@ def _receive(uow: UnitOfWork, cycle: Cycle, account: Account, opening: _Opening,
         at=at,
     )
     uow.touch(account)
-    _join(uow, cycle, account.account)
 
 
 def open_position(uow: UnitOfWork, command: OpenPosition, at: str) -> None:
@@ -177,6 +171,7 @@ def close_position(uow: UnitOfWork, command: ClosePosition, at: str) -> None:
     )
     trader = cash_account(account.account)
     account.record_position_closed(
+        account=account.account,
         cycle=cycle.cycle,
         contract=command.contract,
         size=size,
@@ -283,6 +278,7 @@ def _record_liquidated(uow: UnitOfWork, account: Account, liquidation: _Liquidat
     loss_on_close = -position.margin
     trader = cash_account(account.account)
     account.record_position_liquidated(
+        account=account.account,
         cycle=liquidation.cycle.cycle,
         contract=command.contract,
         side=position.side,

@@ -233,6 +233,14 @@ class UnitOfWork:
             at=cycle.opened_at,
         )
 
+    def has_rows(self, cycle: Cycle, account: str) -> bool:
+        """Whether the account has booking rows in the cycle's settlement (held a position
+        record in the cycle)."""
+        index = bisect_right([chunk[0] for chunk in cycle.chunks], account) - 1
+        if index < 0 or cycle.chunks[index][1] < account:
+            return False
+        return bool(self.chunk(cycle, cycle.chunks[index][2]).of(account))
+
     def rows_of(self, cycle: Cycle, account: str, opening: bool = False) -> BoundaryRows:
         """An account's rows of a cycle boundary: of its settlement, or of its opening."""
         chunks: list[tuple[str, str, int, int | None]] = (

@@ -52,7 +52,7 @@ def account_settlement(ledger: LossLedger, cycle: str, account: str) -> AccountS
         if event is None:
             return None
         return AccountSettlement(list(event.bookings), list(event.shares), [event_ref(event)])
-    if account not in found.accounts:
+    if not ledger.unit.has_rows(found, account):
         return None
     rows = ledger.unit.rows_of(found, account)
     bookings, shares, q = rows.rows, rows.shares, rows.quantum

@@ -9,6 +9,7 @@ from domain.core.errors import LedgerError
 from domain.core.ids import cycle_id
 from domain.core.money import fmt, fmt_plain
 from domain.cycles import Cycle
+from domain.handlers.settlement import cycle_accounts
 from domain.ledger import LossLedger
 
 AMOUNT_FIELDS = (
@@ -49,7 +50,7 @@ def cycle_document(ledger: LossLedger, name: str) -> dict[str, Any]:
         "status": "settled" if cycle.settled else "open",
         "policy": policy.to_json(),
         "opening_marks": {c: fmt_plain(p) for c, p in sorted(cycle.opening_marks.items())},
-        "accounts": len(cycle.accounts),
+        "accounts": cycle_accounts(ledger.unit, cycle),
         "takeovers": cycle.takeovers,
     }
     if cycle.settlement is None:

@@ -177,11 +177,12 @@ def _replay(ledger: LossLedger, name: str) -> Replay:
         raise CycleNotSettledError(f"cycle {name} is not settled yet: nothing to replay") from None
     cycle, policy = inputs.cycle, inputs.policy
     waterfall = inputs.recompute()
-    recomputed = settlement_summary(name, waterfall, policy)
+    settlement = present(cycle.settlement, "a settled cycle has its settlement")
+    counted = len(inputs.book) if "accounts" in settlement else None
+    recomputed = settlement_summary(name, waterfall, policy, accounts=counted)
     recomputed["participants"] = [
         [p.rank, p.account, p.contract, p.profit, p.share] for p in waterfall.participants
     ]
-    settlement = present(cycle.settlement, "a settled cycle has its settlement")
     recorded = {
         **{key: value for key, value in settlement.items() if key != "chain_anchor"},
         "participants": [

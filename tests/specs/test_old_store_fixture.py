@@ -1,13 +1,15 @@
-"""A store written by the ledger at commit e07684b loads, replays, verifies and settles.
+"""Stores written by the ledger at earlier commits load, replay, verify, re-apply and settle.
 
-`tests/fixtures/store_e07684b/` holds a SQLite store written by the ledger at commit e07684b:
-the demo market of seed 7 with 40 accounts (one settled cycle with a deficit), a refund of it,
-a policy change, a second cycle opened over the carried positions, a withdrawal and its
-settlement. Stored topics name the aggregates' modules and the audit chain hashes them, so the
-aggregates must still load under the topics written then. Beside the store lie the command file
-that made it and the documents the ledger of e07684b printed for it (`cycle show --json`,
-`history --json`, `explain --json`). The same command file applied to a fresh store on either
-backend gives the digests recorded then.
+Each of `tests/fixtures/store_<commit>/` holds a SQLite store written by the ledger at that
+commit: the demo market of seed 7 with 40 accounts (one settled cycle with a deficit), a refund
+of it, a policy change, a second cycle opened over the carried positions, a withdrawal and its
+settlement. `e07684b` recorded a settlement with an event per account and per participant;
+`0cd64f8` in chunk events, with a `CommandRecord` aggregate per command and an `AccountJoined`
+per account on the cycle. Stored topics name the aggregates' modules and the audit chain hashes
+them, so the aggregates must still load under the topics written then. Beside each store lie the
+command file that made it (the same file for both) and the documents the ledger of that commit
+printed for it (`cycle show --json`, `history --json`, `explain --json`). The same command file
+applied to a fresh store on either backend gives the digests recorded then.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +34,30 @@ from infrastructure.readmodels.runner import ReadModels, open_with_read_models
 from tests.support.databases import fresh_database
 from tests.support.ledgers import write_commands
 
-FIXTURE = Path(__file__).parents[1] / "fixtures" / "store_e07684b"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 CYCLES = ("s7-cycle-1", "s7-cycle-2")
-HEAD = (507, "a110f3131aacdc6ee61e68cfd19c9c4ea3850c3b26be4aa50ee45fcd81feb471")
+# each fixture's commit and the chain head that verify printed for it then
+HEADS = {
+    "e07684b": (507, "a110f3131aacdc6ee61e68cfd19c9c4ea3850c3b26be4aa50ee45fcd81feb471"),
+    "0cd64f8": (395, "227fd7771ad4d4c1dc392bf70d658613fd42baf285b27f26160233fc0d52a460"),
+}
 ACCOUNT = "s7-t0000021"
+COMMANDS = FIXTURES / "store_e07684b" / "commands.jsonl"  # the same file made both
 
 
-def recorded(name: str) -> Any:
-    return json.loads((FIXTURE / name).read_text(encoding="utf-8"))
+@dataclass(frozen=True)
+class OldStore:
+    commit: str
+    ledger: Any
+    models: ReadModels
+
+    @property
+    def head(self) -> tuple[int, str]:
+        return HEADS[self.commit]
+
+    def recorded(self, name: str) -> Any:
+        path = FIXTURES / f"store_{self.commit}" / name
+        return json.loads(path.read_text(encoding="utf-8"))
 
 
 def as_printed(document: dict[str, Any]) -> Any:
@@ -46,33 +65,31 @@ def as_printed(document: dict[str, Any]) -> Any:
     return json.loads(json.dumps(document, ensure_ascii=False))
 
 
-@pytest.fixture
-def old_store(tmp_path: Path) -> Iterator[tuple[Any, ReadModels]]:
+@pytest.fixture(params=sorted(HEADS))
+def old_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OldStore]:
     store = tmp_path / "ledger.sqlite"
-    shutil.copyfile(FIXTURE / "ledger.sqlite", store)
+    shutil.copyfile(FIXTURES / f"store_{request.param}" / "ledger.sqlite", store)
     ledger, models = open_with_read_models(f"sqlite:///{store}")
-    yield ledger, models
+    yield OldStore(request.param, ledger, models)
     models.dispose()
     ledger.close()
 
 
-def test_the_old_store_verifies_to_the_head_it_was_written_with(old_store: Any) -> None:
-    ledger, _ = old_store
-    verification = verify(ledger.recorder)
+def test_the_old_store_verifies_to_the_head_it_was_written_with(old_store: OldStore) -> None:
+    verification = verify(old_store.ledger.recorder)
     assert verification.ok, verification.reason
-    assert (verification.head_position, verification.head_hash) == HEAD
+    assert (verification.head_position, verification.head_hash) == old_store.head
 
 
-def test_every_cycle_of_the_old_store_replays_to_its_recorded_digest(old_store: Any) -> None:
-    ledger, _ = old_store
+def test_every_cycle_of_the_old_store_replays_to_its_recorded_digest(old_store: OldStore) -> None:
     for cycle in CYCLES:
-        replay = replay_cycle(ledger, cycle)
+        replay = replay_cycle(old_store.ledger, cycle)
         assert replay.differences == []
-        assert replay.digest == recorded(f"{cycle}.json")["digest"]
+        assert replay.digest == old_store.recorded(f"{cycle}.json")["digest"]
 
 
-def test_the_old_store_shows_and_explains_what_the_old_code_printed(old_store: Any) -> None:
-    ledger, models = old_store
+def test_the_old_store_shows_and_explains_what_the_old_code_printed(old_store: OldStore) -> None:
+    ledger, models, recorded = old_store.ledger, old_store.models, old_store.recorded
     for cycle in CYCLES:
         assert as_printed(cycle_document(ledger, cycle)) == recorded(f"{cycle}.json")
     assert as_printed(explain(ledger, ACCOUNT, CYCLES[0])) == recorded(f"explain-{ACCOUNT}.json")
@@ -82,18 +99,15 @@ def test_the_old_store_shows_and_explains_what_the_old_code_printed(old_store: A
     assert reconcile(models) == []
 
 
-def test_the_old_store_applies_its_commands_again_as_already_applied(old_store: Any) -> None:
-    ledger, _ = old_store
-    result = apply_file(ledger, FIXTURE / "commands.jsonl")
+def test_the_old_store_applies_its_commands_again_as_already_applied(old_store: OldStore) -> None:
+    result = apply_file(old_store.ledger, COMMANDS)
     assert result.ok, result.reason
     assert (result.applied, result.events_written) == (0, 0)
-    assert result.already_applied == len(
-        (FIXTURE / "commands.jsonl").read_text(encoding="utf-8").splitlines()
-    )
+    assert result.already_applied == len(COMMANDS.read_text(encoding="utf-8").splitlines())
 
 
-def test_the_old_store_opens_and_settles_a_next_cycle(old_store: Any, tmp_path: Path) -> None:
-    ledger, _ = old_store
+def test_the_old_store_opens_and_settles_a_next_cycle(old_store: OldStore, tmp_path: Path) -> None:
+    ledger = old_store.ledger
     marks = {"BTCUSDT": "81000", "ETHUSDT": "2800", "XRPUSDT": "2.0", "BNBUSDT": "810"}
     marks |= {"SOLUSDT": "129", "DOGEUSDT": "0.138"}
     commands = tmp_path / "next.jsonl"
@@ -107,7 +121,7 @@ def test_the_old_store_opens_and_settles_a_next_cycle(old_store: Any, tmp_path: 
     assert replay_cycle(ledger, "s7-cycle-3").differences == []
     verification = verify(ledger.recorder)
     assert verification.ok, verification.reason
-    assert verification.head_position > HEAD[0]
+    assert verification.head_position > old_store.head[0]
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -115,11 +129,13 @@ def test_the_fixture_commands_give_the_old_digests_on_a_fresh_store(backend: str
     with fresh_database(backend) as database:
         ledger, models = open_with_read_models(database.url)
         try:
-            result = apply_file(ledger, FIXTURE / "commands.jsonl")
+            result = apply_file(ledger, COMMANDS)
             assert result.ok, result.reason
             for cycle in CYCLES:
                 digest = cycle_document(ledger, cycle)["digest"]
-                assert digest == recorded(f"{cycle}.json")["digest"]
+                for commit in HEADS:
+                    path = FIXTURES / f"store_{commit}" / f"{cycle}.json"
+                    assert digest == json.loads(path.read_text(encoding="utf-8"))["digest"]
         finally:
             models.dispose()
             ledger.close()
