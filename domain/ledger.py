@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -23,6 +24,7 @@ from domain.commands.models import (
 )
 from domain.core.errors import ConflictingCommandIdError, LedgerError
 from domain.core.ids import account_id, command_id
+from domain.core.limits import IDENTIFIER_PATTERN
 from domain.core.money import stored_text
 from domain.handlers import cash, refunds, settlement, trading
 from domain.handlers.event_store import EventStoreConstructor, event_store_of
@@ -31,6 +33,7 @@ from domain.insurance_fund import InsuranceFund
 from domain.registry import Registry
 
 APPLIED = "applied"
+IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
 PREFETCH_CHUNK = 500  # ids per existence query
 ALREADY_APPLIED = "already applied"
 # Each command type's handler: checks every rule, then records on the unit of work's aggregates.
@@ -99,9 +102,12 @@ class LossLedger(Application[UUID]):
     def execute(self, command: AnyCommand, document: dict[str, Any]) -> str:
         """Run one command into the unit of work (saved at the next `flush`)."""
         content, digest = content_hash(document)
-        record = self.unit.find(command_id(command.id), CommandRecord)
-        if record is not None:
-            if record.content_hash == digest:
+        applied = self.unit.stored_command_hash(command.id)
+        if applied is None and self.store.may_hold_command_records():
+            record = self.unit.find(command_id(command.id), CommandRecord)
+            applied = None if record is None else record.content_hash
+        if applied is not None:
+            if applied == digest:
                 return ALREADY_APPLIED
             raise ConflictingCommandIdError(
                 f"command id {command.id} was applied before with different content"
@@ -118,11 +124,17 @@ class LossLedger(Application[UUID]):
         except BaseException:
             self.discard()  # whatever the command half-did, in the cache too, is forgotten
             raise
-        self.unit.touch(
-            CommandRecord(
-                command=command.id, command_type=command.type, content=content, content_hash=digest
+        if self.store.keeps_commands():
+            self.unit.accept_command(command.id, command.type, content, digest)
+        else:  # a store without command rows keeps an aggregate per command
+            self.unit.touch(
+                CommandRecord(
+                    command=command.id,
+                    command_type=command.type,
+                    content=content,
+                    content_hash=digest,
+                )
             )
-        )
         return APPLIED
 
     def prefetch(self, lines: Sequence[str | bytes]) -> None:
@@ -130,6 +142,8 @@ class LossLedger(Application[UUID]):
         are stored yet, so that executing them asks the store nothing about the others.
         A line that does not parse is left for `execute_line` to refuse."""
         wanted: set[UUID] = set()
+        commands: set[str] = set()
+        records = self.store.may_hold_command_records()
         self._parsed = {}  # the batch's documents, for execute_line: each line parsed once
         for line in lines:
             try:
@@ -139,10 +153,14 @@ class LossLedger(Application[UUID]):
             if not isinstance(document, dict):
                 continue
             self._parsed[line] = document
-            if isinstance(document.get("id"), str):
-                wanted.add(command_id(document["id"]))
+            if isinstance(document.get("id"), str) and IDENTIFIER.fullmatch(document["id"]):
+                commands.add(document["id"])  # an id the command model would refuse is not asked
+                if records:
+                    wanted.add(command_id(document["id"]))
             if document.get("type") == "open_account" and isinstance(document.get("account"), str):
                 wanted.add(account_id(document["account"]))
+        self.unit.stored_commands = {}  # the look-ups of the batch before are not kept
+        self._look_up_commands(sorted(commands - set(self.unit.commands)))
         unknown = sorted(
             key for key in wanted if key not in self.unit.pending and not self.store.is_cached(key)
         )
@@ -152,6 +170,16 @@ class LossLedger(Application[UUID]):
             if existing is None:  # this store cannot look ids up in bulk: each is loaded alone
                 return
             self.unit.absent.update(set(chunk) - existing)
+
+    def _look_up_commands(self, commands: list[str]) -> None:
+        """The stored content hash of each of the batch's command ids, PREFETCH_CHUNK ids a
+        query; a store without command rows leaves them to be looked up one by one."""
+        for start in range(0, len(commands), PREFETCH_CHUNK):
+            chunk = commands[start : start + PREFETCH_CHUNK]
+            found = self.store.command_hashes(chunk)
+            if found is None:
+                return
+            self.unit.stored_commands.update({command: found.get(command) for command in chunk})
 
     def account(self, key: UUID) -> Account | None:
         """An account as it stands: the rows of the cycle boundaries recorded since its last

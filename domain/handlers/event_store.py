@@ -22,6 +22,11 @@ class EventStoreUnsupportedError(LedgerError):
     """Raised when the configured persistence module does not provide the ledger's EventStore."""
 
 
+# An accepted command as its store keeps it: (command id, content hash, command type, canonical
+# content, the number of events it produced).
+CommandRow = tuple[str, str, str, str, int]
+
+
 class EventStore(Protocol):
     """Saving, bulk look-ups, the audit chain's head and the aggregate cache."""
 
@@ -32,11 +37,27 @@ class EventStore(Protocol):
         aggregates: Sequence[Aggregate],
         read_versions: Mapping[UUID, int],
         read_head: int | None = None,
+        commands: Sequence[CommandRow] = (),
+        attribution: Mapping[tuple[UUID, int], str] | None = None,
     ) -> tuple[int, int] | None:
         """Save the aggregates' pending events in one atomic transaction, which conflicts if
         an aggregate of `read_versions` (read, not changed) is no longer at that version, or
         if the log no longer ends at `read_head` (a save computed from the whole log); the
-        first and last log positions the save took (consecutive), None when it wrote none."""
+        first and last log positions the save took (consecutive), None when it wrote none.
+        With `commands`, their rows are stored in the same transaction (a command id stored
+        meanwhile conflicts), and each event names the command of `attribution` (aggregate
+        id, version) that produced it."""
+
+    def keeps_commands(self) -> bool:
+        """Whether the store keeps command rows (`save`'s `commands`, `command_hashes`)."""
+
+    def may_hold_command_records(self) -> bool:
+        """Whether accepted commands may be stored as `CommandRecord` aggregates: the store
+        keeps no command rows, or was written in part before it did."""
+
+    def command_hashes(self, command_ids: Sequence[str]) -> dict[str, str] | None:
+        """The content hash of each of these commands that is stored, in one query; None
+        when the store keeps no command rows."""
 
     def existing(self, aggregate_ids: Sequence[UUID]) -> set[UUID] | None:
         """Which of these aggregates are stored, in one query; None when the store cannot say."""

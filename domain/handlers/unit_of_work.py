@@ -117,6 +117,14 @@ class UnitOfWork:
         # The open cycle's book, kept up to date by this process's own saves: a settlement
         # then reads from the log only what other writers appended (domain/handlers/settlement.py).
         self.known_books: dict[str, KnownBook] = {}
+        # The accepted commands of the pending save, as their rows (command id -> content
+        # hash, type, content; the events they produced are counted at the save), and the
+        # command that produced each pending event (aggregate id, version).
+        self.commands: dict[str, tuple[str, str, str]] = {}
+        self.attribution: dict[tuple[UUID, int], str] = {}
+        self._attributed: dict[UUID, int] = {}  # pending events attributed so far, by aggregate
+        # Content hashes of stored commands looked up ahead of the batch (None: not stored).
+        self.stored_commands: dict[str, str | None] = {}
 
     def find(self, aggregate_id: UUID, kind: type[TAggregate]) -> TAggregate | None:
         aggregate = self.pending.get(aggregate_id) or self.loaded.get(aggregate_id)
@@ -138,6 +146,49 @@ class UnitOfWork:
         self.seen.setdefault(aggregate_id, aggregate.version)
         ensure(isinstance(aggregate, kind), f"aggregate {aggregate_id} is a {kind.__name__}")
         return aggregate  # type: ignore[return-value]
+
+    def stored_command_hash(self, command: str) -> str | None:
+        """The content hash under which a command id was accepted: in the pending save, in
+        the store's command rows; None if neither holds it (a store that keeps no command
+        rows, or written before it did, may hold it as a `CommandRecord`)."""
+        pending = self.commands.get(command)
+        if pending is not None:
+            return pending[0]
+        if command in self.stored_commands:
+            return self.stored_commands[command]
+        found = self.store.command_hashes([command])
+        return None if found is None else found.get(command)
+
+    def accept_command(self, command: str, command_type: str, content: str, digest: str) -> None:
+        """Record an accepted command for the pending save, and name it as the producer of
+        every pending event not yet attributed (its own, and the rows of cycle boundaries
+        that a load applied to the accounts it changed)."""
+        self.commands[command] = (digest, command_type, content)
+        for key, aggregate in self.pending.items():
+            events = aggregate.pending_events
+            for event in events[self._attributed.get(key, 0) :]:
+                self.attribution[(key, event.originator_version)] = command
+            self._attributed[key] = len(events)
+
+    def _command_rows(self) -> list[tuple[str, str, str, str, int]]:
+        produced: dict[str, int] = dict.fromkeys(self.commands, 0)
+        for command in self.attribution.values():
+            produced[command] += 1
+        return [
+            (command, digest, command_type, content, produced[command])
+            for command, (digest, command_type, content) in self.commands.items()
+        ]
+
+    def _forget_commands(self, saved: bool) -> None:
+        """Drop the pending save's commands: saved, they are stored now (a later line of
+        the batch with the same id is found applied); else their look-ups are dropped too."""
+        if saved:
+            self.stored_commands.update({c: row[0] for c, row in self.commands.items()})
+        else:
+            self.stored_commands.clear()
+        self.commands.clear()
+        self.attribution.clear()
+        self._attributed.clear()
 
     def touch(self, *aggregates: Aggregate) -> None:
         """Mark aggregates as changed: they are saved at the next flush."""
@@ -315,7 +366,7 @@ class UnitOfWork:
 
     def flush(self) -> int:
         """Save every pending aggregate in one atomic transaction; the number of events."""
-        if not self.pending:
+        if not self.pending and not self.commands:
             return 0
         count = sum(len(aggregate.pending_events) for aggregate in self.pending.values())
         # The cycle and the registry a batch only read (position commands check the open cycle
@@ -327,8 +378,18 @@ class UnitOfWork:
             if key not in self.pending and isinstance(aggregate, Cycle | Registry)
         }
         changes, opened = self._book_changes()
+        ensure(
+            not self.commands or len(self.attribution) == count,
+            "every event of the save names the command that produced it",
+        )
         try:
-            positions = self.store.save(list(self.pending.values()), read, self.read_head)
+            positions = self.store.save(
+                list(self.pending.values()),
+                read,
+                self.read_head,
+                self._command_rows(),
+                self.attribution,
+            )
         except Exception:
             self.discard()
             raise
@@ -337,6 +398,7 @@ class UnitOfWork:
         if positions is not None:
             self._keep_books(positions, changes, opened)
         self._forget_command_records()
+        self._forget_commands(saved=True)
         self.pending.clear()
         self.loaded.clear()
         self.registry_draft = None
@@ -406,3 +468,4 @@ class UnitOfWork:
         self.absent.clear()
         self.registry_draft = None
         self.read_head = None
+        self._forget_commands(saved=False)

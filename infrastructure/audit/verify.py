@@ -1,4 +1,5 @@
-"""`lossledger verify`: recompute the audit chain over the stored log and check the anchors."""
+"""`lossledger verify`: recompute the audit chain over the stored log, check the anchors, and
+check that every event was produced by an accepted command (audit/attribution.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from infrastructure.audit.attribution import attribution_problem
 from infrastructure.eventstore.chain import GENESIS, ChainedRow, link
 
 SETTLED_TOPIC = "domain.cycles:Cycle.Settled"
@@ -93,6 +95,9 @@ def verify(recorder: ChainedRecorder, start: int = 1) -> Verification:
                 )
         position = row.position
         count += 1
+    problem = attribution_problem(recorder, start)  # every event from an accepted command
+    if problem is not None:
+        return Verification(count, start, problem[0], "", problem[0], problem[1])
     head = previous.hex() if position else ""
     return Verification(count, start, position, head)
 

@@ -9,6 +9,7 @@ recomputes the chain from the stored rows.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -72,6 +73,46 @@ def require_head_as_read(read: int, stored: object) -> None:
             f"the log was read up to position {read} and now ends at {stored}: "
             "another writer appended to it"
         )
+
+
+# The accepted commands, one row each, inserted in the transaction of their events: what makes
+# `apply` idempotent by id, and what the chain rows' `command` column names (docs/audit-format.md).
+COMMANDS_COLUMNS = (
+    "command_id TEXT PRIMARY KEY, content_hash TEXT NOT NULL, command_type TEXT NOT NULL, "
+    "content TEXT NOT NULL, events INTEGER NOT NULL"
+)
+COMMANDS_INSERT = "command_id, content_hash, command_type, content, events"
+
+
+def attributed(
+    stored_events: Sequence[StoredEvent], attribution: Mapping[tuple[UUID, int], str] | None
+) -> list[str | None]:
+    """The command id that produced each event of a save, in its order (None: not given)."""
+    if not attribution:
+        return [None] * len(stored_events)
+    return [
+        attribution.get((_uuid(event.originator_id), event.originator_version))
+        for event in stored_events
+    ]
+
+
+def _uuid(value: object) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+
+@dataclass(frozen=True)
+class AttributionCounts:
+    """The chain rows' commands as `verify` checks them: the first position that names one
+    (None: no event of the store does, it was written before events were attributed); from
+    the position checked from, the first later event that names none and the first that
+    names a command not stored; the events that name a command, and the events the stored
+    commands say they produced."""
+
+    first_attributed: int | None
+    first_unattributed: int | None
+    first_unknown_command: int | None
+    attributed_events: int
+    counted_events: int
 
 
 @dataclass(frozen=True)

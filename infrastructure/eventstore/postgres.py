@@ -26,21 +26,37 @@ from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 
 from infrastructure.eventstore.chain import (
+    COMMANDS_COLUMNS,
+    COMMANDS_INSERT,
     GENESIS,
     PAGE,
+    AttributionCounts,
     ChainedRow,
+    attributed,
     link,
     require_as_read,
     require_head_as_read,
     stored_bytes,
 )
 from infrastructure.eventstore.postgres_tables import LockedCreation
-from infrastructure.eventstore.store import READ_HEAD, READ_VERSIONS, ApplicationEventStore
+from infrastructure.eventstore.store import (
+    ATTRIBUTION,
+    COMMANDS,
+    READ_HEAD,
+    READ_VERSIONS,
+    ApplicationEventStore,
+)
 from infrastructure.tools import faults
 
 # events per INSERT statement of one save (a settlement's save is hundreds of thousands)
 INSERT_CHUNK = 10_000
 RANGE_PAGE = 50_000  # rows a page of a log range read
+
+
+def one(curs: Cursor[Any]) -> Any:
+    """The single value of a one-row, one-column result."""
+    row = curs.fetchone()
+    return None if row is None else row[0]
 
 
 class PostgresLockedAggregateRecorder(LockedCreation, PostgresAggregateRecorder):
@@ -54,12 +70,19 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.chain_table = f"{self.events_table_name}_chain"
-        self.sql_create_statements.append(
+        self.commands_table = f"{self.events_table_name}_commands"
+        schema = Identifier(self.datastore.schema)
+        self.sql_create_statements += [
             SQL(
                 "CREATE TABLE IF NOT EXISTS {schema}.{table} "
-                "(position bigint PRIMARY KEY, chain_hash bytea NOT NULL)"
-            ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.chain_table))
-        )
+                "(position bigint PRIMARY KEY, chain_hash bytea NOT NULL, command text)"
+            ).format(schema=schema, table=Identifier(self.chain_table)),
+            SQL("CREATE TABLE IF NOT EXISTS {schema}.{table} ({columns})").format(
+                schema=schema,
+                table=Identifier(self.commands_table),
+                columns=SQL(COMMANDS_COLUMNS),
+            ),
+        ]
         # The library's statement with its parameter sent in binary (%b for %s): its text form
         # hex-escapes every state and the server parses it back, 3.6 s of CPU for a settlement's
         # 100 chunks of 1 MB against 0.9 s in binary (docs/storage.md).
@@ -77,6 +100,112 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
         return SQL("{schema}.{table}").format(
             schema=Identifier(self.datastore.schema), table=Identifier(self.chain_table)
         )
+
+    def create_table(self) -> None:
+        """The tables; a chain table made before events named their command gains the
+        column, read from the catalog first so that an open of a current store takes no
+        lock (an ALTER would queue every reader behind it). Its rows keep NULL: written
+        before attribution."""
+        super().create_table()
+        with self.datastore.get_connection() as conn:
+            found = conn.execute(
+                "SELECT 1 FROM information_schema.columns "
+                "WHERE table_schema = %s AND table_name = %s AND column_name = 'command'",
+                (self.datastore.schema, self.chain_table),
+            ).fetchone()
+            if found is None:
+                with conn.transaction():
+                    conn.execute(
+                        SQL("ALTER TABLE {chain} ADD COLUMN IF NOT EXISTS command text").format(
+                            chain=self._chain()
+                        )
+                    )
+
+    def _commands(self) -> Any:
+        return SQL("{schema}.{table}").format(
+            schema=Identifier(self.datastore.schema), table=Identifier(self.commands_table)
+        )
+
+    def command_hashes(self, command_ids: Sequence[str]) -> dict[str, str]:
+        """The content hash of each of these commands that is stored: one query a batch."""
+        statement = SQL(
+            "SELECT command_id, content_hash FROM {commands} WHERE command_id = ANY(%s)"
+        ).format(commands=self._commands())
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (list(command_ids),))
+            return {str(row["command_id"]): str(row["content_hash"]) for row in curs.fetchall()}
+
+    def accepted_commands(self) -> dict[str, int]:
+        """Every accepted command's id and the number of events it produced."""
+        statement = SQL("SELECT command_id, events FROM {commands}").format(
+            commands=self._commands()
+        )
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(statement)
+            return {str(row[0]): int(row[1]) for row in curs.fetchall()}
+
+    def first_miscounted(self, start: int) -> int | None:
+        """The first position from `start` on whose event's command counts a different
+        number of events than name it (asked only when the totals differ)."""
+        statement = SQL(
+            "SELECT min(first) FROM (SELECT min(t.position) AS first "
+            "FROM {chain} AS t JOIN {commands} AS k ON k.command_id = t.command "
+            "GROUP BY t.command, k.events HAVING count(*) != k.events) AS m WHERE first >= %s"
+        ).format(chain=self._chain(), commands=self._commands())
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(statement, (start,))
+            found = one(curs)
+        return None if found is None else int(found)
+
+    def written_before_commands(self) -> bool:
+        """Whether the store's first event names no command: it was written (at least in
+        part) before command rows, and may hold a `CommandRecord` aggregate per command."""
+        statement = SQL("SELECT command FROM {chain} ORDER BY position LIMIT 1").format(
+            chain=self._chain()
+        )
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(statement)
+            row = curs.fetchone()
+        return row is not None and row[0] is None
+
+    def attribution_counts(self, start: int) -> AttributionCounts:
+        """What `verify` checks of the chain rows' commands from position `start` on."""
+        chain, commands = self._chain(), self._commands()
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(
+                SQL("SELECT min(position) FROM {chain} WHERE command IS NOT NULL").format(
+                    chain=chain
+                )
+            )
+            first = one(curs)
+            if first is None:
+                return AttributionCounts(None, None, None, 0, 0)
+            curs.execute(
+                SQL(
+                    "SELECT min(position) FROM {chain} "
+                    "WHERE position >= %s AND position > %s AND command IS NULL"
+                ).format(chain=chain),
+                (start, first),
+            )
+            unattributed = one(curs)
+            curs.execute(
+                SQL(
+                    "SELECT min(t.position) FROM {chain} AS t WHERE t.position >= %s "
+                    "AND t.command IS NOT NULL AND NOT EXISTS "
+                    "(SELECT 1 FROM {commands} AS k WHERE k.command_id = t.command)"
+                ).format(chain=chain, commands=commands),
+                (start,),
+            )
+            unknown = one(curs)
+            curs.execute(
+                SQL("SELECT count(*) FROM {chain} WHERE command IS NOT NULL").format(chain=chain)
+            )
+            events = int(one(curs) or 0)
+            curs.execute(
+                SQL("SELECT coalesce(sum(events), 0) FROM {commands}").format(commands=commands)
+            )
+            counted = int(one(curs) or 0)
+        return AttributionCounts(int(first), unattributed, unknown, events, counted)
 
     def _events(self) -> Any:
         return SQL("{schema}.{table}").format(
@@ -131,7 +260,11 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
         return positions
 
     def _write_chain(
-        self, curs: Cursor[DictRow], positions: Sequence[int], stored_events: Sequence[StoredEvent]
+        self,
+        curs: Cursor[DictRow],
+        positions: Sequence[int],
+        stored_events: Sequence[StoredEvent],
+        **kwargs: Any,
     ) -> None:
         # Runs inside the insert's transaction, with the events table locked in EXCLUSIVE mode.
         curs.execute(
@@ -142,15 +275,25 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
         row = curs.fetchone()
         previous = bytes(row["chain_hash"]) if row else GENESIS
         links = []
-        for position, event in zip(positions, stored_events, strict=True):
+        named = attributed(stored_events, kwargs.get(ATTRIBUTION))
+        for position, event, command in zip(positions, stored_events, named, strict=True):
             previous = link(previous, position, event)
-            links.append((position, previous))
+            links.append((position, previous, command))
         curs.executemany(
-            SQL("INSERT INTO {chain} (position, chain_hash) VALUES (%s, %s)").format(
+            SQL("INSERT INTO {chain} (position, chain_hash, command) VALUES (%s, %s, %s)").format(
                 chain=self._chain()
             ),
             links,
         )
+        commands = kwargs.get(COMMANDS) or ()
+        if commands:  # a command id stored meanwhile by another writer: IntegrityError, retried
+            curs.executemany(
+                SQL("INSERT INTO {commands} ({columns}) VALUES (%s, %s, %s, %s, %s)").format(
+                    commands=self._commands(),
+                    columns=SQL(COMMANDS_INSERT),
+                ),
+                commands,
+            )
         faults.inserting(stored_events)
 
     def insert_events(
@@ -162,7 +305,7 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
         an error raised after the insert was committed before it was re-raised. Here any error
         rolls the whole save back."""
         positions: Sequence[int] | None = []
-        if stored_events:
+        if stored_events or kwargs.get(COMMANDS):  # a command may be accepted with no event
             with (
                 self.datastore.get_connection() as conn,
                 conn.transaction(),
@@ -170,7 +313,7 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
             ):
                 self._insert_events(curs, stored_events, **kwargs)
                 positions = self._insert_in_chunks(curs, stored_events, **kwargs)
-                self._write_chain(curs, positions, stored_events)
+                self._write_chain(curs, positions, stored_events, **kwargs)
         faults.reached("insert_committed")
         return positions
 

@@ -16,15 +16,25 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
 
 from infrastructure.eventstore.chain import (
+    COMMANDS_COLUMNS,
+    COMMANDS_INSERT,
     GENESIS,
     PAGE,
+    AttributionCounts,
     ChainedRow,
+    attributed,
     link,
     require_as_read,
     require_head_as_read,
     stored_bytes,
 )
-from infrastructure.eventstore.store import READ_HEAD, READ_VERSIONS, ApplicationEventStore
+from infrastructure.eventstore.store import (
+    ATTRIBUTION,
+    COMMANDS,
+    READ_HEAD,
+    READ_VERSIONS,
+    ApplicationEventStore,
+)
 from infrastructure.tools import faults
 
 RANGE_PAGE = 50_000  # rows a page of a log range read
@@ -35,12 +45,26 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
     def chain_table(self) -> str:
         return f"{self.events_table_name}_chain"
 
+    @property
+    def commands_table(self) -> str:
+        return f"{self.events_table_name}_commands"
+
     def construct_create_table_statements(self) -> list[str]:
         return [
             *super().construct_create_table_statements(),
             f"CREATE TABLE IF NOT EXISTS {self.chain_table} "
-            "(position INTEGER PRIMARY KEY, chain_hash BLOB NOT NULL)",
+            "(position INTEGER PRIMARY KEY, chain_hash BLOB NOT NULL, command TEXT)",
+            f"CREATE TABLE IF NOT EXISTS {self.commands_table} ({COMMANDS_COLUMNS})",
         ]
+
+    def create_table(self) -> None:
+        """The tables; a chain table made before events named their command gains the
+        column (its rows keep NULL: written before attribution)."""
+        super().create_table()
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"PRAGMA table_info({self.chain_table})")
+            if "command" not in {row[1] for row in c.fetchall()}:
+                c.execute(f"ALTER TABLE {self.chain_table} ADD COLUMN command TEXT")
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -50,10 +74,20 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
         row = c.fetchone()
         previous = bytes(row[0]) if row else GENESIS
         links = []
-        for position, event in zip(positions, stored_events, strict=True):
+        named = attributed(stored_events, kwargs.get(ATTRIBUTION))
+        for position, event, command in zip(positions, stored_events, named, strict=True):
             previous = link(previous, position, event)
-            links.append((position, previous))
-        c.executemany(f"INSERT INTO {self.chain_table} (position, chain_hash) VALUES (?, ?)", links)
+            links.append((position, previous, command))
+        c.executemany(
+            f"INSERT INTO {self.chain_table} (position, chain_hash, command) VALUES (?, ?, ?)",
+            links,
+        )
+        commands = kwargs.get(COMMANDS) or ()
+        if commands:  # a command id stored meanwhile by another writer: IntegrityError, retried
+            c.executemany(
+                f"INSERT INTO {self.commands_table} ({COMMANDS_INSERT}) VALUES (?, ?, ?, ?, ?)",
+                commands,
+            )
         for key, version in (kwargs.get(READ_VERSIONS) or {}).items():
             c.execute(
                 f"SELECT max(originator_version) FROM {self.events_table_name} "
@@ -169,6 +203,72 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
             )
             row = c.fetchone()
         return None if row is None else int(row[0])
+
+    def command_hashes(self, command_ids: Sequence[str]) -> dict[str, str]:
+        """The content hash of each of these commands that is stored: one query a batch."""
+        marks = ",".join("?" * len(command_ids))
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT command_id, content_hash FROM {self.commands_table} "
+                f"WHERE command_id IN ({marks})",
+                list(command_ids),
+            )
+            return {str(row[0]): str(row[1]) for row in c.fetchall()}
+
+    def accepted_commands(self) -> dict[str, int]:
+        """Every accepted command's id and the number of events it produced."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT command_id, events FROM {self.commands_table}")
+            return {str(row[0]): int(row[1]) for row in c.fetchall()}
+
+    def written_before_commands(self) -> bool:
+        """Whether the store's first event names no command: it was written (at least in
+        part) before command rows, and may hold a `CommandRecord` aggregate per command."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT command FROM {self.chain_table} ORDER BY position LIMIT 1")
+            row = c.fetchone()
+        return row is not None and row[0] is None
+
+    def attribution_counts(self, start: int) -> AttributionCounts:
+        """What `verify` checks of the chain rows' commands from position `start` on."""
+        table, commands = self.chain_table, self.commands_table
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT min(position) FROM {table} WHERE command IS NOT NULL")
+            first = c.fetchone()[0]
+            if first is None:
+                return AttributionCounts(None, None, None, 0, 0)
+            c.execute(
+                f"SELECT min(position) FROM {table} "
+                "WHERE position >= ? AND position > ? AND command IS NULL",
+                (start, first),
+            )
+            unattributed = c.fetchone()[0]
+            c.execute(
+                f"SELECT min(t.position) FROM {table} AS t WHERE t.position >= ? "
+                f"AND t.command IS NOT NULL AND NOT EXISTS "
+                f"(SELECT 1 FROM {commands} AS k WHERE k.command_id = t.command)",
+                (start,),
+            )
+            unknown = c.fetchone()[0]
+            c.execute(f"SELECT count(*) FROM {table} WHERE command IS NOT NULL")
+            events = int(c.fetchone()[0])
+            c.execute(f"SELECT coalesce(sum(events), 0) FROM {commands}")
+            counted = int(c.fetchone()[0])
+        return AttributionCounts(int(first), unattributed, unknown, events, counted)
+
+    def first_miscounted(self, start: int) -> int | None:
+        """The first position from `start` on whose event's command counts a different
+        number of events than name it (asked only when the totals differ)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT min(first) FROM (SELECT min(t.position) AS first "
+                f"FROM {self.chain_table} AS t JOIN {self.commands_table} AS k "
+                "ON k.command_id = t.command GROUP BY t.command, k.events "
+                "HAVING count(*) != k.events) WHERE first >= ?",
+                (start,),
+            )
+            found = c.fetchone()[0]
+        return None if found is None else int(found)
 
     def existing_originators(self, originator_ids: Sequence[UUID]) -> set[UUID]:
         """Which of the given aggregates have events: one query for a batch's lookups."""

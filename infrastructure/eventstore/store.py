@@ -18,8 +18,13 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 
+from domain.handlers.event_store import CommandRow
+from infrastructure.eventstore.chain import AttributionCounts
+
 READ_VERSIONS = "read_versions"  # the keywords save() passes on to the chained recorders
 READ_HEAD = "read_head"
+COMMANDS = "commands"
+ATTRIBUTION = "attribution"
 
 
 @runtime_checkable
@@ -36,6 +41,15 @@ class BulkRecorder(Protocol):
     def position_of(self, event: tuple[UUID, int]) -> int | None: ...
 
 
+@runtime_checkable
+class CommandRecorder(Protocol):
+    """The accepted commands' rows that the chained recorders keep beside the events."""
+
+    def command_hashes(self, command_ids: Sequence[str]) -> dict[str, str]: ...
+    def written_before_commands(self) -> bool: ...
+    def attribution_counts(self, start: int) -> AttributionCounts: ...
+
+
 class ApplicationEventStore:
     """The EventStore of one Application: its recorder, its repository's cache."""
 
@@ -43,6 +57,8 @@ class ApplicationEventStore:
         self.application = application
         recorder = application.recorder
         self.bulk = recorder if isinstance(recorder, BulkRecorder) else None
+        self.commands = recorder if isinstance(recorder, CommandRecorder) else None
+        self._command_records: bool | None = None  # once known: a store never becomes older
         self.save_seconds = 0.0
 
     def save(
@@ -50,15 +66,35 @@ class ApplicationEventStore:
         aggregates: Sequence[Aggregate],
         read_versions: Mapping[UUID, int],
         read_head: int | None = None,
+        commands: Sequence[CommandRow] = (),
+        attribution: Mapping[tuple[UUID, int], str] | None = None,
     ) -> tuple[int, int] | None:
         started = time.perf_counter()
         extra: dict[str, Any] = {READ_VERSIONS: dict(read_versions)} if read_versions else {}
         if read_head is not None:
             extra[READ_HEAD] = read_head
+        if commands:
+            if self.commands is None:
+                raise TypeError("this event store keeps no command rows")
+            extra[COMMANDS] = list(commands)
+            extra[ATTRIBUTION] = attribution or {}
         recordings = self.application.save(*aggregates, **extra)
         self.save_seconds += time.perf_counter() - started
         positions = [r.notification.id for r in recordings]
         return (min(positions), max(positions)) if positions else None
+
+    def keeps_commands(self) -> bool:
+        return self.commands is not None
+
+    def may_hold_command_records(self) -> bool:
+        if self._command_records is None:
+            self._command_records = self.commands is None or self.commands.written_before_commands()
+        return self._command_records
+
+    def command_hashes(self, command_ids: Sequence[str]) -> dict[str, str] | None:
+        if self.commands is None:
+            return None
+        return self.commands.command_hashes(command_ids) if command_ids else {}
 
     def existing(self, aggregate_ids: Sequence[UUID]) -> set[UUID] | None:
         return None if self.bulk is None else self.bulk.existing_originators(aggregate_ids)

@@ -3,6 +3,7 @@ never what it records: same events, and another writer's commands still come bac
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -33,14 +34,19 @@ class PrefetchSpec:
         lines = one_open_position()
         ledger = open_ledger()
         ledger.prefetch([*lines, "not json", '{"type":"open_account"}'])  # bad lines are left
-        assert len(ledger.unit.absent) == len(lines) + 2  # every id, and two new accounts
+        ids = [json.loads(text)["id"] for text in lines]
+        assert ledger.unit.stored_commands == dict.fromkeys(ids)  # every id: not stored
+        assert len(ledger.unit.absent) == 2  # and the two new accounts
         outcomes = [ledger.execute_line(text) for text in lines]
         ledger.flush()
         assert outcomes == [APPLIED] * len(lines)
-        assert ledger.unit.absent == set()  # each id stopped being absent once it was recorded
+        assert ledger.unit.absent == set()  # each account stopped being absent once recorded
+        assert all(ledger.unit.stored_commands.values())  # and each id once it was saved
         again = open_ledger()
         again.prefetch(lines)
         assert again.unit.absent == set()  # everything is stored now
+        assert sorted(again.unit.stored_commands) == sorted(ids)
+        assert all(again.unit.stored_commands.values())
         assert again.execute_batch(lines) == [ALREADY_APPLIED] * len(lines)
         assert len(stored(again)) == len(stored(ledger)) > 0
 

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import select
 
 from domain.commands.models import format_time
-from domain.core.ids import command_id, cycle_id
+from domain.core.ids import cycle_id
 from domain.ledger import LossLedger
 from domain.queries.cycle_report import cycle_document
 from infrastructure.audit.verify import verify
@@ -223,6 +223,7 @@ class LedgerState:
     documents: dict[str, dict[str, Any]]
     books: dict[str, Decimal]
     by_at: dict[str, set[EventKey]] = field(default_factory=dict)
+    commands: dict[str, int] = field(default_factory=dict)  # accepted id -> events produced
 
     def topics(self, keys: set[EventKey]) -> Counter[str]:
         return Counter(self.events[key][0] for key in keys if key in self.events)
@@ -252,7 +253,8 @@ def ledger_state(ledger: LossLedger, cycles: tuple[str, ...]) -> LedgerState:
     opened = [cycle for cycle in cycles if (str(cycle_id(cycle)), 1) in events]
     documents = {cycle: cycle_document(ledger, cycle) for cycle in opened}
     books = balances_from_events(ledger.mapper.to_domain_event(n) for n in notifications)
-    return LedgerState(events, documents, books, by_at)
+    commands = ledger.recorder.accepted_commands()  # type: ignore[attr-defined]
+    return LedgerState(events, documents, books, by_at, commands)
 
 
 def read_state(database: Database, cycles: tuple[str, ...]) -> LedgerState:
@@ -319,13 +321,15 @@ def check_against(state: LedgerState, reference: LedgerState, market: MarketFile
     for aggregate, versions in _versions(state.events).items():
         assert versions == list(range(1, len(versions) + 1)), f"{aggregate} has gaps: {versions}"
     for command in market.commands:
-        recorded = (str(command_id(command["id"])), 1) in state.events
+        recorded = command["id"] in state.commands
         expected = reference.by_at.get(command["at"], set())
         present = expected & state.events.keys()
         assert present == (expected if recorded else set()), (
             f"command {command['id']}: {len(present)} of its {len(expected)} events stored, "
-            f"its record {'stored' if recorded else 'missing'}"
+            f"its row {'stored' if recorded else 'missing'}"
         )
+        if recorded:
+            assert state.commands[command["id"]] == reference.commands[command["id"]]
     for cycle in market.cycles:
         settlement = reference.by_at[market.commands[market.settle_line(cycle) - 1]["at"]]
         stored = state.topics(settlement)
@@ -375,6 +379,7 @@ def check_complete(state: LedgerState, reference: LedgerState) -> None:
     """The store holds exactly what the clean run wrote: events, cycle documents, books."""
     assert state.events.keys() == reference.events.keys()
     assert state.events == reference.events
+    assert state.commands == reference.commands
     assert state.documents == reference.documents
     assert state.books == reference.books
 
