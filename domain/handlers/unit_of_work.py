@@ -147,6 +147,12 @@ class UnitOfWork:
         ensure(isinstance(aggregate, kind), f"aggregate {aggregate_id} is a {kind.__name__}")
         return aggregate  # type: ignore[return-value]
 
+    def known_command_hash(self, command: str) -> str | None:
+        """The content hash of a command id accepted in the pending save or found by the
+        look-up ahead of the batch; None otherwise (not asked of the store)."""
+        pending = self.commands.get(command)
+        return pending[0] if pending is not None else self.stored_commands.get(command)
+
     def stored_command_hash(self, command: str) -> str | None:
         """The content hash under which a command id was accepted: in the pending save, in
         the store's command rows; None if neither holds it (a store that keeps no command

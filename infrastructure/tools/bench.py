@@ -36,6 +36,7 @@ from domain.ledger import LossLedger
 from domain.queries.cycle_report import cycle_document
 from domain.queries.replay import replay_cycle
 from infrastructure.apply.runner import BATCH_COMMANDS, apply_file
+from infrastructure.audit.verify import verify
 from infrastructure.eventstore.database_url import (
     Database,
     create_store_place,
@@ -461,6 +462,43 @@ def _read(
         auditor.close()
 
 
+def _again(
+    env: dict[str, str],
+    load_file: Path,
+    times: dict[str, float],
+    profile: Path | None,
+    say: Phase,
+) -> int:
+    """The re-apply and verify phases, each on a fresh process's view: the load file applied
+    again (every line already applied: nothing may be written), and the whole chain verified,
+    with every event's command; the events verified."""
+    say("applying the load file again (every line already applied)")
+    again = LossLedger(env=env)
+    try:
+        with timed(times, "reapply", profile, say):
+            result = apply_file(again, load_file)
+        if not result.ok or result.applied or result.events_written:
+            raise LedgerError(
+                f"bench re-apply wrote {result.events_written} events for {result.applied} "
+                f"commands: {result.reason or 'every line should be applied already'}"
+            )
+    finally:
+        again.close()
+    say("verifying the chain and every event's command")
+    auditor = LossLedger(env=env)
+    try:
+        with timed(times, "verify", profile, say):
+            verification = verify(auditor.recorder)  # type: ignore[arg-type]
+        if not verification.ok:
+            raise LedgerError(
+                f"bench store does not verify at position {verification.first_bad_position}: "
+                f"{verification.reason}"
+            )
+        return verification.events
+    finally:
+        auditor.close()
+
+
 def _measure(
     database: Database,
     directory: Path,
@@ -478,6 +516,7 @@ def _measure(
     say(f"applying {counts['commands'] - 1:,} commands")
     load_events, settle_events, save_seconds, table = _write(env, files, times, profile, say)
     projected, document = _read(env, database, f"b{seed}-cycle-1", times, profile, say)
+    verified = _again(env, files[0], times, profile, say)
     peak = peak_rss_mib()
     say(f"measuring the floor: the settlement's {settle_events:,} rows written raw")
     floor_rows, floor_bytes, floor_seconds = settlement_floor(database, table, load_events)
@@ -489,6 +528,7 @@ def _measure(
     say(f"measuring raw SQLite executemany of {events:,} rows")
     raw = raw_sqlite_rate(directory, events, round(state_bytes), round(topic_bytes), per_save)
     append = events / save_seconds
+    loaded = counts["commands"] - 1  # the load file: every command but the settlement
     return {
         "backend": database.backend,
         "schema": database.schema,  # PostgreSQL: dropped after the run unless --keep
@@ -505,6 +545,10 @@ def _measure(
         **times,
         "save_seconds": round(save_seconds, 3),
         "peak_rss_mib": round(peak, 1),
+        "load_commands_per_second": round(loaded / times["load_seconds"]),
+        "reapply_lines_per_second": round(loaded / times["reapply_seconds"]),
+        "events_verified": verified,
+        "verify_events_per_second": round(verified / times["verify_seconds"]),
         "append_events_per_second": round(append),
         "end_to_end_events_per_second": round(
             events / (times["load_seconds"] + times["settle_seconds"])

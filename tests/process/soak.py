@@ -47,7 +47,7 @@ from tests.support.crashing import (
 )
 from tests.support.databases import fresh_database
 
-ACCOUNTS = (300, 40)  # the market of tests/process/test_crash_spec.py: a batch, two settlements
+ACCOUNTS = (300, 40)  # the crash specs' market as it was measured: a batch, two settlements
 RETRIED = "applying from this line again"
 RETRIED_CONFLICT = "another writer saved changes to the same aggregates first"
 # How many times each point is reached in one apply of a fresh store, at most; a kill at a

@@ -33,8 +33,13 @@ REQUIRED = {
     "raw_sqlite_rows_per_second",
     "settle_floor_seconds",
     "settle_to_floor_ratio",
+    "reapply_seconds",
+    "verify_seconds",
+    "load_commands_per_second",
+    "reapply_lines_per_second",
+    "verify_events_per_second",
 }
-PHASES = ("load", "settle", "replay", "projection")
+PHASES = ("load", "settle", "replay", "projection", "reapply", "verify")
 
 
 def bench(*arguments: str) -> subprocess.CompletedProcess[str]:
@@ -63,6 +68,14 @@ def check_figures(figures: dict[str, Any], positions: int, backend: str) -> None
     seconds = figures["load_seconds"] + figures["settle_seconds"]
     assert figures["end_to_end_events_per_second"] == round(figures["events_written"] / seconds)
     assert 0 < figures["save_seconds"] <= seconds + 0.002
+    # the write path's rates: the load file's commands (all but the settlement) over the load
+    # and over its re-apply, which wrote nothing; every event written was verified
+    loaded = figures["commands"] - 1
+    assert figures["load_commands_per_second"] == round(loaded / figures["load_seconds"])
+    assert figures["reapply_lines_per_second"] == round(loaded / figures["reapply_seconds"])
+    assert figures["events_verified"] == figures["events_written"]
+    verified = figures["events_verified"] / figures["verify_seconds"]
+    assert figures["verify_events_per_second"] == round(verified)
     # the floor beside the settlement: the very rows it stored, written raw in the same run
     assert figures["settle_floor_rows"] == figures["settle_events_written"] > 0
     assert 0 < figures["settle_events_written"] < figures["events_written"]

@@ -20,7 +20,9 @@ def test_apply_show_and_replay_a_cycle(tmp_path: Path) -> None:
     commands = write_commands(tmp_path / "c.jsonl", three_winners_and_a_crash())
     applied = lossledger("apply", str(commands), db=db)
     assert applied.returncode == 0, applied.stderr
-    assert "16 applied, 0 already applied, 45 events written" in applied.stdout
+    # the commands' own events: an accepted command is a row, not an event, and the position
+    # events name their accounts (no AccountJoined)
+    assert "16 applied, 0 already applied, 25 events written" in applied.stdout
     shown = lossledger("cycle", "show", "c1", "--json", db=db)
     document = json.loads(shown.stdout)
     assert (document["deficit"], document["collected"]) == ("100.00000000", "80.00000000")
@@ -93,7 +95,7 @@ def test_apply_history_and_reconcile_on_postgresql(tmp_path: Path) -> None:
         assert reconciled.returncode == 0, reconciled.stdout
         assert "0 discrepancies" in reconciled.stdout
         rebuilt = lossledger("projections", "rebuild", db=database.url)
-        assert "rebuilt from 45 events" in rebuilt.stdout
+        assert "rebuilt from 25 events" in rebuilt.stdout
 
 
 def test_reconcile_exits_non_zero_and_lists_a_discrepancy(tmp_path: Path) -> None:

@@ -30,9 +30,10 @@ from tests.support.crashing import (
 )
 from tests.support.databases import OnPostgreSQL, OnSQLite, fresh_database
 
-# 300 accounts make more than a batch of commands before the first settlement; 40 more open a
+# 560 accounts make more than a batch of commands before the first settlement, and a log
+# longer than one batch of the read models (2,184 events, BATCH_EVENTS 2,000); 40 more open a
 # second cycle that carries the first one's positions.
-CRASH_ACCOUNTS = (300, 40)
+CRASH_ACCOUNTS = (560, 40)
 
 
 @pytest.fixture(scope="module")
