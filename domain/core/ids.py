@@ -26,6 +26,7 @@ def account_key(account: str) -> str:
     return digest.hex()
 
 
+@lru_cache(maxsize=1024)  # every position command asks for the open cycle's
 def cycle_id(cycle: str) -> UUID:
     return uuid5(NAMESPACE, f"cycle:{cycle}")
 

@@ -144,7 +144,8 @@ class UnitOfWork:
         if isinstance(aggregate, Account) and aggregate_id not in self.seen:
             self.catch_up(aggregate)
         self.seen.setdefault(aggregate_id, aggregate.version)
-        ensure(isinstance(aggregate, kind), f"aggregate {aggregate_id} is a {kind.__name__}")
+        if not isinstance(aggregate, kind):  # the message formatted only when it is raised
+            ensure(False, f"aggregate {aggregate_id} is a {kind.__name__}")
         return aggregate  # type: ignore[return-value]
 
     def known_command_hash(self, command: str) -> str | None:
@@ -170,7 +171,10 @@ class UnitOfWork:
         every pending event not yet attributed (its own, and the rows of cycle boundaries
         that a load applied to the accounts it changed)."""
         self.commands[command] = (digest, command_type, content)
-        for key, aggregate in self.pending.items():
+        for key in self.seen:  # what the command was handed or created: nothing else changed
+            aggregate = self.pending.get(key)
+            if aggregate is None:
+                continue
             events = aggregate.pending_events
             for event in events[self._attributed.get(key, 0) :]:
                 self.attribution[(key, event.originator_version)] = command

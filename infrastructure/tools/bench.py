@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from importlib import metadata
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from domain.queries.cycle_report import cycle_document
 from domain.queries.replay import replay_cycle
 from infrastructure.apply.runner import BATCH_COMMANDS, apply_file
 from infrastructure.audit.verify import verify
+from infrastructure.eventstore.chain import COMMANDS_COLUMNS, COMMANDS_INSERT
 from infrastructure.eventstore.database_url import (
     Database,
     create_store_place,
@@ -272,6 +274,98 @@ def settlement_floor(database: Database, table: str, after: int) -> tuple[int, i
     if database.backend == "sqlite":
         return _sqlite_floor(Path(database.env["SQLITE_DBNAME"]), table, after)
     return _postgres_floor(database, table, after)
+
+
+COMMANDS_FLOOR_TABLE = "lossledger_bench_commands_floor"
+
+
+def load_floor(database: Database, table: str, last: int, per_save: int) -> float:
+    """The floor of the load's writes, in the same run: the events it stored (log positions 1
+    to `last`) and the accepted commands' rows, written again as they are into scratch tables
+    of their tables' shapes in the same database, in as many transactions as the load's
+    saves (`per_save` events and BATCH_COMMANDS command rows each): `sqlite3.executemany` on
+    SQLite, binary COPY on PostgreSQL. Seconds. No chain rows, no parsing, no checks."""
+    if database.backend == "sqlite":
+        return _sqlite_load_floor(Path(database.env["SQLITE_DBNAME"]), table, last, per_save)
+    return _postgres_load_floor(database, table, last, per_save)
+
+
+def _batches(rows: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(rows), max(1, size)):
+        yield rows[start : start + size]
+
+
+def _sqlite_load_floor(file: Path, table: str, last: int, per_save: int) -> float:
+    with closing(sqlite3.connect(file, isolation_level=None)) as connection:
+        events = connection.execute(
+            "SELECT originator_id, originator_version, topic, state "  # noqa: S608 - constants
+            f"FROM {table} WHERE rowid <= ? ORDER BY rowid",
+            (last,),
+        ).fetchall()
+        commands = connection.execute(f"SELECT * FROM {table}_commands").fetchall()  # noqa: S608
+        connection.execute(
+            f"CREATE TABLE {FLOOR_TABLE} (originator_id TEXT, originator_version INTEGER, "
+            "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))"
+        )
+        connection.execute(f"CREATE TABLE {COMMANDS_FLOOR_TABLE} ({COMMANDS_COLUMNS})")
+        try:
+            started = time.perf_counter()
+            batches: Iterator[tuple[list[Any], list[Any]]] = zip_longest(
+                _batches(events, per_save), _batches(commands, BATCH_COMMANDS), fillvalue=[]
+            )
+            for written, accepted in batches:
+                connection.execute("BEGIN")
+                connection.executemany(f"INSERT INTO {FLOOR_TABLE} VALUES (?, ?, ?, ?)", written)  # noqa: S608
+                connection.executemany(
+                    f"INSERT INTO {COMMANDS_FLOOR_TABLE} VALUES (?, ?, ?, ?, ?)",  # noqa: S608
+                    accepted,
+                )
+                connection.execute("COMMIT")
+            return time.perf_counter() - started
+        finally:
+            connection.execute(f"DROP TABLE {FLOOR_TABLE}")
+            connection.execute(f"DROP TABLE {COMMANDS_FLOOR_TABLE}")
+
+
+def _postgres_load_floor(database: Database, table: str, last: int, per_save: int) -> float:
+    with postgres_connection(database, database.schema or "public") as connection:
+        events = connection.execute(
+            "SELECT originator_id, originator_version, topic, state "  # noqa: S608 - constants
+            f"FROM {table} WHERE notification_id <= %s ORDER BY notification_id",
+            (last,),
+        ).fetchall()
+        commands = connection.execute(
+            f"SELECT {COMMANDS_INSERT} FROM {table}_commands"  # noqa: S608
+        ).fetchall()
+        connection.execute(
+            f"CREATE TABLE {FLOOR_TABLE} (originator_id uuid, originator_version bigint, "
+            "topic text, state bytea, PRIMARY KEY (originator_id, originator_version))"
+        )
+        connection.execute(f"ALTER TABLE {FLOOR_TABLE} ALTER COLUMN state SET STORAGE EXTERNAL")
+        connection.execute(f"CREATE TABLE {COMMANDS_FLOOR_TABLE} ({COMMANDS_COLUMNS})")
+        try:
+            started = time.perf_counter()
+            batches: Iterator[tuple[list[Any], list[Any]]] = zip_longest(
+                _batches(events, per_save), _batches(commands, BATCH_COMMANDS), fillvalue=[]
+            )
+            for written, accepted in batches:
+                with connection.transaction(), connection.cursor() as cursor:
+                    columns = "(originator_id, originator_version, topic, state)"
+                    with cursor.copy(
+                        f"COPY {FLOOR_TABLE} {columns} FROM STDIN (FORMAT BINARY)"
+                    ) as copy:
+                        copy.set_types(["uuid", "int8", "text", "bytea"])
+                        for row in written:
+                            copy.write_row(row)
+                    into = f"COPY {COMMANDS_FLOOR_TABLE} ({COMMANDS_INSERT})"
+                    with cursor.copy(f"{into} FROM STDIN (FORMAT BINARY)") as copy:
+                        copy.set_types(["text", "text", "text", "text", "int4"])
+                        for row in accepted:
+                            copy.write_row(row)
+            return time.perf_counter() - started
+        finally:
+            connection.execute(f"DROP TABLE {FLOOR_TABLE}")
+            connection.execute(f"DROP TABLE {COMMANDS_FLOOR_TABLE}")
 
 
 def _sqlite_floor(file: Path, table: str, after: int) -> tuple[int, int, float]:
@@ -523,6 +617,8 @@ def _measure(
     events = load_events + settle_events
     state_bytes, topic_bytes = _event_sizes(database, table)
     per_save = max(1, round(load_events / max(1, counts["commands"] / BATCH_COMMANDS)))
+    say(f"measuring the load's floor: its {load_events:,} events and command rows written raw")
+    load_floor_seconds = load_floor(database, table, load_events, per_save)
     say(f"measuring the library's own save of {events:,} plain events")
     bare = bare_library_rate(database, directory, events, round(state_bytes), per_save)
     say(f"measuring raw SQLite executemany of {events:,} rows")
@@ -546,6 +642,10 @@ def _measure(
         "save_seconds": round(save_seconds, 3),
         "peak_rss_mib": round(peak, 1),
         "load_commands_per_second": round(loaded / times["load_seconds"]),
+        "load_floor_seconds": round(load_floor_seconds, 3),
+        "load_to_floor_ratio": round(
+            times["load_seconds"] / max(round(load_floor_seconds, 3), 0.001), 1
+        ),
         "reapply_lines_per_second": round(loaded / times["reapply_seconds"]),
         "events_verified": verified,
         "verify_events_per_second": round(verified / times["verify_seconds"]),

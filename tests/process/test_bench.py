@@ -38,6 +38,8 @@ REQUIRED = {
     "load_commands_per_second",
     "reapply_lines_per_second",
     "verify_events_per_second",
+    "load_floor_seconds",
+    "load_to_floor_ratio",
 }
 PHASES = ("load", "settle", "replay", "projection", "reapply", "verify")
 
@@ -74,6 +76,9 @@ def check_figures(figures: dict[str, Any], positions: int, backend: str) -> None
     assert figures["load_commands_per_second"] == round(loaded / figures["load_seconds"])
     assert figures["reapply_lines_per_second"] == round(loaded / figures["reapply_seconds"])
     assert figures["events_verified"] == figures["events_written"]
+    # the load's floor: its events and command rows written raw, in as many transactions
+    load_floor = max(figures["load_floor_seconds"], 0.001)  # rounded to the millisecond
+    assert figures["load_to_floor_ratio"] == round(figures["load_seconds"] / load_floor, 1)
     verified = figures["events_verified"] / figures["verify_seconds"]
     assert figures["verify_events_per_second"] == round(verified)
     # the floor beside the settlement: the very rows it stored, written raw in the same run
