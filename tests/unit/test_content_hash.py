@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from domain.commands.json_lines import load_json
 from domain.commands.models import content_hash
 
-TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
 DOCUMENTS = st.recursive(
     st.none() | st.booleans() | TEXT,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(TEXT, children, max_size=4),
