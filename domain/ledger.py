@@ -9,9 +9,9 @@ from decimal import Decimal
 from typing import Any, ClassVar
 from uuid import UUID
 
-from eventsourcing.application import Application
-from eventsourcing.domain import datetime_now_with_tzinfo
-from eventsourcing.persistence import DecimalAsStr, JSONTranscoder
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.domain import Aggregate, datetime_now_with_tzinfo
+from eventsourcing.persistence import DecimalAsStr, JSONTranscoder, Recording
 
 from domain.accounts import Account
 from domain.command_log import CommandRecord
@@ -89,6 +89,28 @@ class LossLedger(Application[UUID]):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DecimalAsPlainString())
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """The library's save of aggregates, each step as `Application.save` takes it, but
+        collecting their events without its per-object protocol checks: Python 3.11's
+        `isinstance` against a runtime-checkable protocol costs about 11 µs a command (its
+        events, or an event, are told apart by their type here: the ledger saves only
+        aggregates)."""
+        processing: ProcessingEvent[UUID] = ProcessingEvent()
+        for aggregate in objs:
+            if aggregate is None:
+                continue
+            if not isinstance(aggregate, Aggregate):
+                processing.collect_events(aggregate, **kwargs)  # the library's own way
+                continue
+            processing.events.extend(aggregate.collect_events())
+            processing.aggregates[aggregate.id] = aggregate
+        processing.saved_kwargs.update(kwargs)
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
+        self.notify(processing.events)  # the library's deprecated hook, kept as it calls it
+        return recordings
 
     # --- commands ----------------------------------------------------------------------------
 
