@@ -84,7 +84,7 @@ class LossLedger(Application[UUID]):
         self.store = event_store_of(self, event_store)
         self.unit = UnitOfWork(self, self.store, lambda: format_time(self.clock()))
         self.events_written = 0  # by this instance, whoever asked for the save
-        self._parsed: dict[str | bytes, Any] = {}
+        self._parsed: dict[str | bytes, tuple[dict[str, Any], str, str]] = {}
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -116,19 +116,23 @@ class LossLedger(Application[UUID]):
 
     def execute_line(self, line: str | bytes) -> str:
         """Parse and execute one JSON Lines command; LedgerError when refused."""
-        document = self._parsed.pop(line, None)  # parsed once already by `prefetch`
-        if document is None:
+        parsed = self._parsed.pop(line, None)  # parsed and hashed once already by `prefetch`
+        if parsed is None:
             document = load_json(line)
-        if not isinstance(document, dict):
-            parse_command(document)  # refused, with the model's reason
-        content, digest = content_hash(document)
-        # A line whose id was accepted with this very content (its look-up done ahead by
-        # `prefetch`, or saved earlier in this batch) is the document that was validated and
-        # applied then: recognised without validating or executing it again.
-        known = document.get("id")
-        if isinstance(known, str) and self.unit.known_command_hash(known) == digest:
+            if not isinstance(document, dict):
+                parse_command(document)  # refused, with the model's reason
+            parsed = document, *content_hash(document)
+        document, content, digest = parsed
+        if self._applied_before(document, digest):
             return ALREADY_APPLIED
         return self._execute(parse_command(document), content, digest)
+
+    def _applied_before(self, document: dict[str, Any], digest: str) -> bool:
+        """Whether the document's id was accepted with this very content (looked up ahead by
+        `prefetch`, or saved earlier in this batch): the document that was validated and
+        applied then, recognised without validating or executing it again."""
+        known = document.get("id")
+        return isinstance(known, str) and self.unit.known_command_hash(known) == digest
 
     def execute(self, command: AnyCommand, document: dict[str, Any]) -> str:
         """Run one command into the unit of work (saved at the next `flush`)."""
@@ -178,7 +182,8 @@ class LossLedger(Application[UUID]):
         wanted: set[UUID] = set()
         commands: set[str] = set()
         records = self.store.may_hold_command_records()
-        self._parsed = {}  # the batch's documents, for execute_line: each line parsed once
+        # the batch's documents and content hashes, for execute_line: each line parsed once
+        self._parsed = {}
         for line in lines:
             try:
                 document = load_json(line)
@@ -186,15 +191,18 @@ class LossLedger(Application[UUID]):
                 continue
             if not isinstance(document, dict):
                 continue
-            self._parsed[line] = document
+            self._parsed[line] = (document, *content_hash(document))
             if isinstance(document.get("id"), str) and IDENTIFIER.fullmatch(document["id"]):
                 commands.add(document["id"])  # an id the command model would refuse is not asked
                 if records:
                     wanted.add(command_id(document["id"]))
-            if document.get("type") == "open_account" and isinstance(document.get("account"), str):
-                wanted.add(account_id(document["account"]))
         self.unit.stored_commands = {}  # the look-ups of the batch before are not kept
         self._look_up_commands(sorted(commands - set(self.unit.commands)))
+        for document, _, digest in self._parsed.values():
+            # a line applied before asks nothing more: its account is not looked up
+            opened = document.get("type") == "open_account" and document.get("account")
+            if isinstance(opened, str) and not self._applied_before(document, digest):
+                wanted.add(account_id(opened))
         unknown = sorted(
             key for key in wanted if key not in self.unit.pending and not self.store.is_cached(key)
         )
