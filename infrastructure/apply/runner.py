@@ -135,8 +135,9 @@ def apply_source(
 
     Python's cyclic collector is held off meanwhile, the young generations collected after
     each batch (`_looked_up_ahead`): its full passes walked every object the process holds
-    (the aggregate cache, the open cycle's book), 52 s of the 259 s of CPU of a 1M load, and
-    found nothing to free, since commands leave no cyclic garbage (docs/performance.md)."""
+    (the aggregate cache, the open cycle's book), 52 s of the 259 s of CPU of a 1M load; a
+    load leaves no cyclic garbage for them to free (a full collection after a 20k-position
+    load with the collector off all along finds none: docs/performance.md)."""
     applier = _Applier(ledger, source, progress, result or ApplyResult(), apply_attempts())
     written_before = ledger.events_written
     try:
