@@ -246,12 +246,20 @@ def _verify(recorder: ChainedRecorder, start: int) -> Verification:
     if prior is None:
         return Verification(0, start, start - 1, "", start - 1, "no chain hash to start from")
     walk = _Walk(start, *prior)
-    after = start - 1
+    bad = _walk_log(recorder, walk)
+    if bad is not None:
+        return bad
+    return walk.result()
+
+
+def _walk_log(recorder: ChainedRecorder, walk: _Walk) -> Verification | None:
+    """Every position from the walk's start on, a page at a time; the first bad one, if any."""
+    after = walk.start - 1
     while True:
         rows = _page(recorder, after)
         if rows is not None and walk.page(rows):
             if len(rows) < STREAM_PAGE:
-                return walk.result()
+                return None
             after = int(rows[-1][0])
             continue
         # The same page again, row by row, as chained_rows() reads it from `after`.
@@ -263,4 +271,4 @@ def _verify(recorder: ChainedRecorder, start: int) -> Verification:
             read += 1
             after = row.position
         if read < STREAM_PAGE:
-            return walk.result()
+            return None
