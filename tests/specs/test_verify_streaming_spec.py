@@ -103,7 +103,7 @@ def _insert_after_last(store: Store) -> None:
 
 def _swap(store: Store) -> None:
     positions = store.positions()
-    store.swap(positions[5], positions[30])
+    store.swap(positions[5], positions[-6])
 
 
 def _anchored_rewrite(store: Store) -> None:
