@@ -225,11 +225,13 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
         The events after `after` joined with their chain rows, and a count of the chain rows
         in the page's range: when it shows a chain row without its event, the union that
         chained_rows() reads instead (which sorts every position after `after`). In one
-        snapshot, read in binary: the states arrive as they are stored, not hex-escaped."""
+        snapshot, read in binary: the states arrive as they are stored, not hex-escaped. The
+        join's chain rows are bounded too: planned as a merge join, the chain's index scan
+        would otherwise start at its first row for every page."""
         events = SQL(
             "SELECT e.notification_id, encode(uuid_send(e.originator_id), 'hex'), "
             "e.originator_version, e.topic, e.state, c.chain_hash FROM {events} AS e "
-            "LEFT JOIN {chain} AS c ON c.position = e.notification_id "
+            "LEFT JOIN {chain} AS c ON c.position = e.notification_id AND c.position > %s "
             "WHERE e.notification_id > %s ORDER BY e.notification_id LIMIT %s"
         ).format(events=self._events(), chain=self._chain())
         count = SQL("SELECT count(*) FROM {chain} WHERE position > %s AND position <= %s").format(
@@ -251,7 +253,7 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
             conn.cursor(row_factory=tuple_row, binary=True) as curs,
         ):
             curs.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            curs.execute(events, (after, limit))
+            curs.execute(events, (after, after, limit))
             rows: list[tuple[Any, ...]] = curs.fetchall()
             last = rows[-1][0] if len(rows) == limit else (1 << 63) - 1  # the largest bigint
             curs.execute(count, (after, last))
