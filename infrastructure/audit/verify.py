@@ -205,6 +205,7 @@ def _start(recorder: ChainedRecorder, start: int) -> tuple[int, bytes] | None:
         if before < len(rows) or len(rows) < STREAM_PAGE:
             return prior
         after = int(rows[-1][0])
+        rows = None
 
 
 def _readable(row: RawChainRow) -> bool:
@@ -261,6 +262,7 @@ def _walk_log(recorder: ChainedRecorder, walk: _Walk) -> Verification | None:
             if len(rows) < STREAM_PAGE:
                 return None
             after = int(rows[-1][0])
+            rows = None  # freed before the next page is read: one page in memory, not two
             continue
         # The same page again, row by row, as chained_rows() reads it from `after`.
         read = 0
