@@ -9,8 +9,10 @@ recomputes the chain from the stored rows.
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import RecordConflictError, StoredEvent
@@ -43,6 +45,69 @@ def link(previous: bytes, position: int, event: StoredEvent) -> bytes:
         originator_id = UUID(str(originator_id))
     body = canonical(position, originator_id, event.originator_version, event.topic, event.state)
     return hashlib.sha256(previous + body).digest()
+
+
+# canonical()'s fields up to the topic, packed at once: the tag, the position, the originator id's
+# 16 bytes and the version (each number 8 bytes, unsigned, big-endian)
+_HEAD = struct.Struct(">20sQ16sQ")
+_STATE_LENGTH = struct.Struct(">Q")
+
+# A row of a recorder's chain_page(): (position, originator id as 32 hex digits, originator
+# version, topic, state, chain hash) as the database returns them; None in the columns of an
+# event or a chain row that is not there.
+RawChainRow = tuple[Any, ...]
+
+
+def linked(previous: bytes, rows: list[RawChainRow], watch: str) -> list[tuple[int, bytes]] | None:
+    """(position, state) of the rows whose topic is `watch` if every row links: an event with
+    its chain row, its fields of the types canonical() and link() read them as (the id 32 hex
+    digits, the version an int, the topic a str, the state bytes), and its stored chain hash
+    SHA-256(the stored chain hash of the row before it, `previous` for the first ||
+    canonical(row)). None at the first row that does not, or that this cannot read: the
+    caller then reads the rows as ChainedRow and link() decides. The bytes hashed are
+    link()'s, without its objects per row: whenever this accepts a row, link() gives it the
+    hash it was checked against."""
+    sha256 = hashlib.sha256
+    fromhex = bytes.fromhex
+    join = b"".join
+    head = _HEAD.pack
+    length = _STATE_LENGTH.pack
+    watched = _topic_field(watch)
+    fields = {watch: watched}  # the 4-byte length and UTF-8 bytes of each topic seen
+    found = []
+    try:
+        for position, originator_id, version, topic, state, chain_hash in rows:
+            # UUID() reads 32 hex digits as fromhex() does; fromhex() also skips whitespace
+            if len(originator_id) != 32:
+                return None
+            originator = fromhex(originator_id)
+            if len(originator) != 16:
+                return None
+            field = fields.get(topic)
+            if field is None:  # a topic not seen yet; one that is no str has no encode()
+                field = fields[topic] = _topic_field(topic)
+            body = join(
+                (
+                    previous,
+                    head(DOMAIN_TAG, position, originator, version),
+                    field,
+                    length(len(state)),
+                    state,
+                )
+            )
+            if sha256(body).digest() != chain_hash:
+                return None
+            if field is watched:
+                found.append((position, state))
+            previous = chain_hash
+    except (TypeError, ValueError, AttributeError, OverflowError, struct.error):
+        return None
+    return found
+
+
+def _topic_field(topic: str) -> bytes:
+    encoded = topic.encode("utf-8")
+    return len(encoded).to_bytes(4, "big") + encoded
 
 
 def stored_bytes(value: object) -> bytes:

@@ -170,6 +170,44 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
                 return
             after = int(rows[-1][0])
 
+    def chain_page(self, after: int, limit: int) -> list[tuple[Any, ...]]:
+        """The rows chained_rows(after + 1) yields first, at most `limit`, as the database
+        returns them: (position, originator_id as stored, originator_version, topic, state,
+        chain_hash), None in the columns of an event or a chain row that is not there.
+
+        The events after `after` joined with their chain rows, and a count of the chain rows
+        in the page's range: when it shows a chain row without its event, the union that
+        chained_rows() reads instead (which sorts every position after `after`)."""
+        events = (
+            "SELECT e.rowid, e.originator_id, e.originator_version, e.topic, e.state, "
+            f"c.chain_hash FROM {self.events_table_name} AS e "
+            f"LEFT JOIN {self.chain_table} AS c ON c.position = e.rowid "
+            "WHERE e.rowid > ? ORDER BY e.rowid LIMIT ?"
+        )
+        with self.datastore.transaction(commit=False) as c:
+            c.sqlite_cursor.row_factory = None  # tuples, not the connection's sqlite3.Row
+            c.execute(events, (after, limit))
+            rows: list[tuple[Any, ...]] = c.fetchall()
+            last = rows[-1][0] if len(rows) == limit else (1 << 63) - 1  # the largest rowid
+            c.execute(
+                f"SELECT count(*) FROM {self.chain_table} WHERE position > ? AND position <= ?",
+                (after, last),
+            )
+            if c.fetchone()[0] == len(rows) - [row[5] for row in rows].count(None):
+                return rows
+            c.execute(
+                "SELECT p.position, e.originator_id, e.originator_version, e.topic, e.state, "
+                "c.chain_hash FROM ("
+                f"  SELECT rowid AS position FROM {self.events_table_name} WHERE rowid > ? "
+                f"  UNION SELECT position FROM {self.chain_table} WHERE position > ?"
+                ") AS p "
+                f"LEFT JOIN {self.events_table_name} AS e ON e.rowid = p.position "
+                f"LEFT JOIN {self.chain_table} AS c ON c.position = p.position "
+                "ORDER BY p.position LIMIT ?",
+                (after, after, limit),
+            )
+            return c.fetchall()  # type: ignore[no-any-return]
+
     def log_range(
         self, first: int, last: int | None, topics: Sequence[str]
     ) -> Iterator[tuple[str, str, bytes]]:
