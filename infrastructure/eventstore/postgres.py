@@ -126,8 +126,28 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
             schema=Identifier(self.datastore.schema), table=Identifier(self.commands_table)
         )
 
+    def keeps_commands(self) -> bool:
+        """Whether the store's tables hold command rows: a store made before them and opened
+        without creating tables (the read-only commands) has neither the commands table nor
+        the chain's command column, and reads as written before events named a command.
+        Known once true; asked again while false (another process may add them)."""
+        if not self._keeps_commands:
+            with self.datastore.get_connection() as conn:
+                found = conn.execute(
+                    "SELECT count(*) AS n FROM information_schema.columns "
+                    "WHERE table_schema = %s AND ((table_name = %s AND column_name = 'command') "
+                    "OR (table_name = %s AND column_name = 'command_id'))",
+                    (self.datastore.schema, self.chain_table, self.commands_table),
+                ).fetchone()
+            self._keeps_commands = found is not None and int(found["n"]) == 2
+        return self._keeps_commands
+
+    _keeps_commands = False
+
     def command_hashes(self, command_ids: Sequence[str]) -> dict[str, str]:
         """The content hash of each of these commands that is stored: one query a batch."""
+        if not self.keeps_commands():
+            return {}
         statement = SQL(
             "SELECT command_id, content_hash FROM {commands} WHERE command_id = ANY(%s)"
         ).format(commands=self._commands())
@@ -137,6 +157,8 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
 
     def accepted_commands(self) -> dict[str, int]:
         """Every accepted command's id and the number of events it produced."""
+        if not self.keeps_commands():
+            return {}
         statement = SQL("SELECT command_id, events FROM {commands}").format(
             commands=self._commands()
         )
@@ -147,6 +169,8 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
     def first_miscounted(self, start: int) -> int | None:
         """The first position from `start` on whose event's command counts a different
         number of events than name it (asked only when the totals differ)."""
+        if not self.keeps_commands():
+            return None
         statement = SQL(
             "SELECT min(first) FROM (SELECT min(t.position) AS first "
             "FROM {chain} AS t JOIN {commands} AS k ON k.command_id = t.command "
@@ -160,6 +184,8 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
     def written_before_commands(self) -> bool:
         """Whether the store's first event names no command: it was written (at least in
         part) before command rows, and may hold a `CommandRecord` aggregate per command."""
+        if not self.keeps_commands():
+            return True
         statement = SQL("SELECT command FROM {chain} ORDER BY position LIMIT 1").format(
             chain=self._chain()
         )
@@ -170,6 +196,8 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
 
     def attribution_counts(self, start: int) -> AttributionCounts:
         """What `verify` checks of the chain rows' commands from position `start` on."""
+        if not self.keeps_commands():
+            return AttributionCounts(None, None, None, 0, 0)
         chain, commands = self._chain(), self._commands()
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(
@@ -279,12 +307,20 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
         for position, event, command in zip(positions, stored_events, named, strict=True):
             previous = link(previous, position, event)
             links.append((position, previous, command))
-        curs.executemany(
-            SQL("INSERT INTO {chain} (position, chain_hash, command) VALUES (%s, %s, %s)").format(
-                chain=self._chain()
-            ),
-            links,
-        )
+        if self.keeps_commands():
+            curs.executemany(
+                SQL(
+                    "INSERT INTO {chain} (position, chain_hash, command) VALUES (%s, %s, %s)"
+                ).format(chain=self._chain()),
+                links,
+            )
+        else:  # tables made before the command column, opened without creating tables
+            curs.executemany(
+                SQL("INSERT INTO {chain} (position, chain_hash) VALUES (%s, %s)").format(
+                    chain=self._chain()
+                ),
+                [link_row[:2] for link_row in links],
+            )
         commands = kwargs.get(COMMANDS) or ()
         if commands:  # a command id stored meanwhile by another writer: IntegrityError, retried
             curs.executemany(
@@ -305,6 +341,7 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
         an error raised after the insert was committed before it was re-raised. Here any error
         rolls the whole save back."""
         positions: Sequence[int] | None = []
+        self.keeps_commands()  # known before the insert's transaction, which it reads then
         if stored_events or kwargs.get(COMMANDS):  # a command may be accepted with no event
             with (
                 self.datastore.get_connection() as conn,

@@ -78,10 +78,16 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
         for position, event, command in zip(positions, stored_events, named, strict=True):
             previous = link(previous, position, event)
             links.append((position, previous, command))
-        c.executemany(
-            f"INSERT INTO {self.chain_table} (position, chain_hash, command) VALUES (?, ?, ?)",
-            links,
-        )
+        if self.keeps_commands():
+            c.executemany(
+                f"INSERT INTO {self.chain_table} (position, chain_hash, command) VALUES (?, ?, ?)",
+                links,
+            )
+        else:  # tables made before the command column, opened without creating tables
+            c.executemany(
+                f"INSERT INTO {self.chain_table} (position, chain_hash) VALUES (?, ?)",
+                [link_row[:2] for link_row in links],
+            )
         commands = kwargs.get(COMMANDS) or ()
         if commands:  # a command id stored meanwhile by another writer: IntegrityError, retried
             c.executemany(
@@ -129,6 +135,7 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        self.keeps_commands()  # known before the insert's transaction, which it reads then
         positions: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
         faults.reached("insert_committed")
         return positions
@@ -242,8 +249,28 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
             row = c.fetchone()
         return None if row is None else int(row[0])
 
+    def keeps_commands(self) -> bool:
+        """Whether the store's tables hold command rows: a store made before them and opened
+        without creating tables (the read-only commands) has neither the commands table nor
+        the chain's command column, and reads as written before events named a command.
+        Known once true; asked again while false (another process may add them)."""
+        if not self._keeps_commands:
+            with self.datastore.transaction(commit=False) as c:
+                c.execute(f"PRAGMA table_info({self.chain_table})")
+                columns = {row[1] for row in c.fetchall()}
+                c.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                    (self.commands_table,),
+                )
+                self._keeps_commands = "command" in columns and c.fetchone() is not None
+        return self._keeps_commands
+
+    _keeps_commands = False
+
     def command_hashes(self, command_ids: Sequence[str]) -> dict[str, str]:
         """The content hash of each of these commands that is stored: one query a batch."""
+        if not self.keeps_commands():
+            return {}
         marks = ",".join("?" * len(command_ids))
         with self.datastore.transaction(commit=False) as c:
             c.execute(
@@ -255,6 +282,8 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
 
     def accepted_commands(self) -> dict[str, int]:
         """Every accepted command's id and the number of events it produced."""
+        if not self.keeps_commands():
+            return {}
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT command_id, events FROM {self.commands_table}")
             return {str(row[0]): int(row[1]) for row in c.fetchall()}
@@ -262,6 +291,8 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
     def written_before_commands(self) -> bool:
         """Whether the store's first event names no command: it was written (at least in
         part) before command rows, and may hold a `CommandRecord` aggregate per command."""
+        if not self.keeps_commands():
+            return True
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT command FROM {self.chain_table} ORDER BY position LIMIT 1")
             row = c.fetchone()
@@ -269,6 +300,8 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
 
     def attribution_counts(self, start: int) -> AttributionCounts:
         """What `verify` checks of the chain rows' commands from position `start` on."""
+        if not self.keeps_commands():
+            return AttributionCounts(None, None, None, 0, 0)
         table, commands = self.chain_table, self.commands_table
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT min(position) FROM {table} WHERE command IS NOT NULL")
@@ -297,6 +330,8 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
     def first_miscounted(self, start: int) -> int | None:
         """The first position from `start` on whose event's command counts a different
         number of events than name it (asked only when the totals differ)."""
+        if not self.keeps_commands():
+            return None
         with self.datastore.transaction(commit=False) as c:
             c.execute(
                 f"SELECT min(first) FROM (SELECT min(t.position) AS first "

@@ -45,6 +45,7 @@ class BulkRecorder(Protocol):
 class CommandRecorder(Protocol):
     """The accepted commands' rows that the chained recorders keep beside the events."""
 
+    def keeps_commands(self) -> bool: ...
     def command_hashes(self, command_ids: Sequence[str]) -> dict[str, str]: ...
     def written_before_commands(self) -> bool: ...
     def attribution_counts(self, start: int) -> AttributionCounts: ...
@@ -74,7 +75,7 @@ class ApplicationEventStore:
         if read_head is not None:
             extra[READ_HEAD] = read_head
         if commands:
-            if self.commands is None:
+            if not self.keeps_commands():
                 raise TypeError("this event store keeps no command rows")
             extra[COMMANDS] = list(commands)
             extra[ATTRIBUTION] = attribution or {}
@@ -84,7 +85,7 @@ class ApplicationEventStore:
         return (min(positions), max(positions)) if positions else None
 
     def keeps_commands(self) -> bool:
-        return self.commands is not None
+        return self.commands is not None and self.commands.keeps_commands()
 
     def may_hold_command_records(self) -> bool:
         if self._command_records is None:

@@ -28,6 +28,7 @@ from domain.queries.explain import explain
 from domain.queries.replay import replay_cycle
 from infrastructure.apply.runner import apply_file
 from infrastructure.audit.verify import verify
+from infrastructure.eventstore.database_url import existing_ledger, parse_database
 from infrastructure.readmodels.queries import account_history
 from infrastructure.readmodels.reconcile import reconcile
 from infrastructure.readmodels.runner import ReadModels, open_with_read_models
@@ -139,3 +140,29 @@ def test_the_fixture_commands_give_the_old_digests_on_a_fresh_store(backend: str
         finally:
             models.dispose()
             ledger.close()
+
+
+@pytest.mark.parametrize("commit", sorted(HEADS))
+def test_the_old_store_reads_and_verifies_as_the_read_only_commands_open_it(
+    commit: str, tmp_path: Path
+) -> None:
+    """`verify`, `cycle show` and `cycle replay` open a store without creating tables: one
+    made before command rows has neither the commands table nor the chain's command column,
+    and reads as written before events named their command, unchanged."""
+    store = tmp_path / "ledger.sqlite"
+    shutil.copyfile(FIXTURES / f"store_{commit}" / "ledger.sqlite", store)
+    before = store.read_bytes()
+    ledger = existing_ledger(parse_database(f"sqlite:///{store}"))
+    try:
+        verification = verify(ledger.recorder)
+        assert verification.ok, verification.reason
+        assert (verification.head_position, verification.head_hash) == HEADS[commit]
+        for cycle in CYCLES:
+            recorded = json.loads(
+                (FIXTURES / f"store_{commit}" / f"{cycle}.json").read_text(encoding="utf-8")
+            )
+            assert as_printed(cycle_document(ledger, cycle)) == recorded
+            assert replay_cycle(ledger, cycle).differences == []
+    finally:
+        ledger.close()
+    assert store.read_bytes() == before
