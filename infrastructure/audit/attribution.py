@@ -21,6 +21,7 @@ from infrastructure.eventstore.chain import AttributionCounts
 @runtime_checkable
 class AttributingRecorder(Protocol):
     def attribution_counts(self, start: int) -> AttributionCounts: ...
+    def first_unknown_command(self, start: int) -> int | None: ...
     def first_miscounted(self, start: int) -> int | None: ...
 
 
@@ -40,22 +41,21 @@ def attribution_problem(recorder: Any, start: int = 1) -> tuple[int, str] | None
                 "the event names no command: no accepted command produced it",
             )
         )
-    if counts.first_unknown_command is not None:
-        found.append(
-            (
-                counts.first_unknown_command,
-                "the event names a command that is not among the accepted commands",
+    if counts.attributed_events != counts.counted_events:
+        unknown = recorder.first_unknown_command(start)
+        if unknown is not None:
+            found.append(
+                (unknown, "the event names a command that is not among the accepted commands")
             )
-        )
-    if not found and counts.attributed_events != counts.counted_events:
-        position = recorder.first_miscounted(start)
-        reason = (
-            f"{counts.attributed_events} events name a command, the accepted commands "
-            f"produced {counts.counted_events}: the event's command does not count it"
-        )
-        if position is not None:
-            found.append((position, reason))
-        elif start == 1:  # a command's events gone with their chain rows: none left to name
-            found.append((counts.first_attributed, reason))
-        # else the events miscounted all lie before `start`: taken as verified before
+        else:
+            position = recorder.first_miscounted(start)
+            reason = (
+                f"{counts.attributed_events} events name a command, the accepted commands "
+                f"produced {counts.counted_events}: the event's command does not count it"
+            )
+            if position is not None:
+                found.append((position, reason))
+            elif start == 1:  # a command's events gone with their chain rows: none to name
+                found.append((counts.first_attributed, reason))
+            # else the events miscounted all lie before `start`: taken as verified before
     return min(found) if found else None

@@ -169,13 +169,11 @@ def _uuid(value: object) -> UUID:
 class AttributionCounts:
     """The chain rows' commands as `verify` checks them: the first position that names one
     (None: no event of the store does, it was written before events were attributed); from
-    the position checked from, the first later event that names none and the first that
-    names a command not stored; the events that name a command, and the events the stored
-    commands say they produced."""
+    the position checked from, the first later event that names none; the events that name a
+    command, and the events the stored commands say they produced."""
 
     first_attributed: int | None
     first_unattributed: int | None
-    first_unknown_command: int | None
     attributed_events: int
     counted_events: int
 

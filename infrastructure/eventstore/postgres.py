@@ -195,9 +195,10 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
         return row is not None and row[0] is None
 
     def attribution_counts(self, start: int) -> AttributionCounts:
-        """What `verify` checks of the chain rows' commands from position `start` on."""
+        """What `verify` checks of the chain rows' commands from position `start` on: one
+        pass over the chain table, and the sum of the commands' counts."""
         if not self.keeps_commands():
-            return AttributionCounts(None, None, None, 0, 0)
+            return AttributionCounts(None, None, 0, 0)
         chain, commands = self._chain(), self._commands()
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(
@@ -207,33 +208,36 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
             )
             first = one(curs)
             if first is None:
-                return AttributionCounts(None, None, None, 0, 0)
+                return AttributionCounts(None, None, 0, 0)
             curs.execute(
                 SQL(
-                    "SELECT min(position) FROM {chain} "
-                    "WHERE position >= %s AND position > %s AND command IS NULL"
+                    "SELECT min(position) FILTER (WHERE command IS NULL AND position >= %s "
+                    "AND position > %s), count(command) FROM {chain}"
                 ).format(chain=chain),
                 (start, first),
             )
-            unattributed = one(curs)
-            curs.execute(
-                SQL(
-                    "SELECT min(t.position) FROM {chain} AS t WHERE t.position >= %s "
-                    "AND t.command IS NOT NULL AND NOT EXISTS "
-                    "(SELECT 1 FROM {commands} AS k WHERE k.command_id = t.command)"
-                ).format(chain=chain, commands=commands),
-                (start,),
-            )
-            unknown = one(curs)
-            curs.execute(
-                SQL("SELECT count(*) FROM {chain} WHERE command IS NOT NULL").format(chain=chain)
-            )
-            events = int(one(curs) or 0)
+            row = curs.fetchone()
+            unattributed, events = (None, 0) if row is None else (row[0], int(row[1]))
             curs.execute(
                 SQL("SELECT coalesce(sum(events), 0) FROM {commands}").format(commands=commands)
             )
             counted = int(one(curs) or 0)
-        return AttributionCounts(int(first), unattributed, unknown, events, counted)
+        return AttributionCounts(int(first), unattributed, events, counted)
+
+    def first_unknown_command(self, start: int) -> int | None:
+        """The first position from `start` on whose event names a command that has no row
+        (asked only when the totals differ: a probe of the commands for every event)."""
+        if not self.keeps_commands():
+            return None
+        statement = SQL(
+            "SELECT min(t.position) FROM {chain} AS t WHERE t.position >= %s "
+            "AND t.command IS NOT NULL AND NOT EXISTS "
+            "(SELECT 1 FROM {commands} AS k WHERE k.command_id = t.command)"
+        ).format(chain=self._chain(), commands=self._commands())
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(statement, (start,))
+            found = one(curs)
+        return None if found is None else int(found)
 
     def _events(self) -> Any:
         return SQL("{schema}.{table}").format(

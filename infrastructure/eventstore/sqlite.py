@@ -299,33 +299,40 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
         return row is not None and row[0] is None
 
     def attribution_counts(self, start: int) -> AttributionCounts:
-        """What `verify` checks of the chain rows' commands from position `start` on."""
+        """What `verify` checks of the chain rows' commands from position `start` on: one
+        pass over the chain table, and the sum of the commands' counts."""
         if not self.keeps_commands():
-            return AttributionCounts(None, None, None, 0, 0)
+            return AttributionCounts(None, None, 0, 0)
         table, commands = self.chain_table, self.commands_table
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT min(position) FROM {table} WHERE command IS NOT NULL")
             first = c.fetchone()[0]
             if first is None:
-                return AttributionCounts(None, None, None, 0, 0)
+                return AttributionCounts(None, None, 0, 0)
             c.execute(
-                f"SELECT min(position) FROM {table} "
-                "WHERE position >= ? AND position > ? AND command IS NULL",
+                "SELECT min(CASE WHEN command IS NULL AND position >= ? AND position > ? "
+                f"THEN position END), count(command) FROM {table}",
                 (start, first),
             )
-            unattributed = c.fetchone()[0]
-            c.execute(
-                f"SELECT min(t.position) FROM {table} AS t WHERE t.position >= ? "
-                f"AND t.command IS NOT NULL AND NOT EXISTS "
-                f"(SELECT 1 FROM {commands} AS k WHERE k.command_id = t.command)",
-                (start,),
-            )
-            unknown = c.fetchone()[0]
-            c.execute(f"SELECT count(*) FROM {table} WHERE command IS NOT NULL")
-            events = int(c.fetchone()[0])
+            unattributed, events = c.fetchone()
             c.execute(f"SELECT coalesce(sum(events), 0) FROM {commands}")
             counted = int(c.fetchone()[0])
-        return AttributionCounts(int(first), unattributed, unknown, events, counted)
+        return AttributionCounts(int(first), unattributed, int(events), counted)
+
+    def first_unknown_command(self, start: int) -> int | None:
+        """The first position from `start` on whose event names a command that has no row
+        (asked only when the totals differ: a probe of the commands for every event)."""
+        if not self.keeps_commands():
+            return None
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT min(t.position) FROM {self.chain_table} AS t WHERE t.position >= ? "
+                "AND t.command IS NOT NULL AND NOT EXISTS "
+                f"(SELECT 1 FROM {self.commands_table} AS k WHERE k.command_id = t.command)",
+                (start,),
+            )
+            found = c.fetchone()[0]
+        return None if found is None else int(found)
 
     def first_miscounted(self, start: int) -> int | None:
         """The first position from `start` on whose event's command counts a different

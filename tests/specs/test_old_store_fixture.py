@@ -154,7 +154,7 @@ def test_the_old_store_reads_and_verifies_as_the_read_only_commands_open_it(
     before = store.read_bytes()
     ledger = existing_ledger(parse_database(f"sqlite:///{store}"))
     try:
-        verification = verify(ledger.recorder)
+        verification = verify(ledger.recorder)  # type: ignore[arg-type]
         assert verification.ok, verification.reason
         assert (verification.head_position, verification.head_hash) == HEADS[commit]
         for cycle in CYCLES:
