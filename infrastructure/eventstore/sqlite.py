@@ -149,9 +149,11 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
             row = c.fetchone()
         return None if row is None else (int(row[0]), bytes(row[1]))
 
-    def chained_rows(self, start: int = 1) -> Iterator[ChainedRow]:
-        """Every position from `start` on, in order: events and chain rows side by side."""
-        statement = (
+    @property
+    def _union_page(self) -> str:
+        """A page of every position in either table after `?` (twice), at most `?`: events
+        and chain rows side by side, either missing where the other is not."""
+        return (
             "SELECT p.position, e.originator_id, e.originator_version, e.topic, e.state, "
             "c.chain_hash FROM ("
             f"  SELECT rowid AS position FROM {self.events_table_name} WHERE rowid > ? "
@@ -161,6 +163,10 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
             f"LEFT JOIN {self.chain_table} AS c ON c.position = p.position "
             "ORDER BY p.position LIMIT ?"
         )
+
+    def chained_rows(self, start: int = 1) -> Iterator[ChainedRow]:
+        """Every position from `start` on, in order: events and chain rows side by side."""
+        statement = self._union_page
         after = start - 1
         while True:
             with self.datastore.transaction(commit=False) as c:
@@ -203,14 +209,7 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
             if c.fetchone()[0] == len(rows) - [row[5] for row in rows].count(None):
                 return rows
             c.execute(
-                "SELECT p.position, e.originator_id, e.originator_version, e.topic, e.state, "
-                "c.chain_hash FROM ("
-                f"  SELECT rowid AS position FROM {self.events_table_name} WHERE rowid > ? "
-                f"  UNION SELECT position FROM {self.chain_table} WHERE position > ?"
-                ") AS p "
-                f"LEFT JOIN {self.events_table_name} AS e ON e.rowid = p.position "
-                f"LEFT JOIN {self.chain_table} AS c ON c.position = p.position "
-                "ORDER BY p.position LIMIT ?",
+                self._union_page,
                 (after, after, limit),
             )
             return c.fetchall()  # type: ignore[no-any-return]

@@ -293,6 +293,33 @@ def load_floor(database: Database, table: str, last: int, per_save: int) -> floa
     return _postgres_load_floor(database, table, last, per_save)
 
 
+def _sqlite_floor_table(connection: sqlite3.Connection) -> None:
+    """A scratch table of the events table's shape."""
+    connection.execute(
+        f"CREATE TABLE {FLOOR_TABLE} (originator_id TEXT, originator_version INTEGER, "
+        "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))"
+    )
+
+
+def _postgres_floor_table(connection: Any, kind: str) -> None:
+    """A scratch table of the events table's shape, its state stored as the ledger's is
+    (`kind` "UNLOGGED " or "")."""
+    connection.execute(
+        f"CREATE {kind}TABLE {FLOOR_TABLE} (originator_id uuid, originator_version bigint, "
+        "topic text, state bytea, PRIMARY KEY (originator_id, originator_version))"
+    )
+    connection.execute(f"ALTER TABLE {FLOOR_TABLE} ALTER COLUMN state SET STORAGE EXTERNAL")
+
+
+def _copy_events(cursor: Any, rows: list[Any]) -> None:
+    """Rows of the events table's shape into the scratch table, by binary COPY."""
+    columns = "(originator_id, originator_version, topic, state)"
+    with cursor.copy(f"COPY {FLOOR_TABLE} {columns} FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(["uuid", "int8", "text", "bytea"])
+        for row in rows:
+            copy.write_row(row)
+
+
 def _batches(rows: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(rows), max(1, size)):
         yield rows[start : start + size]
@@ -306,10 +333,7 @@ def _sqlite_load_floor(file: Path, table: str, last: int, per_save: int) -> floa
             (last,),
         ).fetchall()
         commands = connection.execute(f"SELECT * FROM {table}_commands").fetchall()  # noqa: S608
-        connection.execute(
-            f"CREATE TABLE {FLOOR_TABLE} (originator_id TEXT, originator_version INTEGER, "
-            "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))"
-        )
+        _sqlite_floor_table(connection)
         connection.execute(f"CREATE TABLE {COMMANDS_FLOOR_TABLE} ({COMMANDS_COLUMNS})")
         try:
             started = time.perf_counter()
@@ -340,11 +364,7 @@ def _postgres_load_floor(database: Database, table: str, last: int, per_save: in
         commands = connection.execute(
             f"SELECT {COMMANDS_INSERT} FROM {table}_commands"  # noqa: S608
         ).fetchall()
-        connection.execute(
-            f"CREATE TABLE {FLOOR_TABLE} (originator_id uuid, originator_version bigint, "
-            "topic text, state bytea, PRIMARY KEY (originator_id, originator_version))"
-        )
-        connection.execute(f"ALTER TABLE {FLOOR_TABLE} ALTER COLUMN state SET STORAGE EXTERNAL")
+        _postgres_floor_table(connection, "")
         connection.execute(f"CREATE TABLE {COMMANDS_FLOOR_TABLE} ({COMMANDS_COLUMNS})")
         try:
             started = time.perf_counter()
@@ -353,13 +373,7 @@ def _postgres_load_floor(database: Database, table: str, last: int, per_save: in
             )
             for written, accepted in batches:
                 with connection.transaction(), connection.cursor() as cursor:
-                    columns = "(originator_id, originator_version, topic, state)"
-                    with cursor.copy(
-                        f"COPY {FLOOR_TABLE} {columns} FROM STDIN (FORMAT BINARY)"
-                    ) as copy:
-                        copy.set_types(["uuid", "int8", "text", "bytea"])
-                        for row in written:
-                            copy.write_row(row)
+                    _copy_events(cursor, written)
                     into = f"COPY {COMMANDS_FLOOR_TABLE} ({COMMANDS_INSERT})"
                     with cursor.copy(f"{into} FROM STDIN (FORMAT BINARY)") as copy:
                         copy.set_types(["text", "text", "text", "text", "int4"])
@@ -378,10 +392,7 @@ def _sqlite_floor(file: Path, table: str, after: int) -> tuple[int, int, float]:
             f"FROM {table} WHERE rowid > ? ORDER BY rowid",
             (after,),
         ).fetchall()
-        connection.execute(
-            f"CREATE TABLE {FLOOR_TABLE} (originator_id TEXT, originator_version INTEGER, "
-            "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))"
-        )
+        _sqlite_floor_table(connection)
         try:
             started = time.perf_counter()
             connection.execute("BEGIN")
@@ -401,21 +412,11 @@ def _postgres_floor(database: Database, table: str, after: int) -> tuple[int, in
             f"FROM {table} WHERE notification_id > %s ORDER BY notification_id",
             (after,),
         ).fetchall()
-        connection.execute(
-            f"CREATE UNLOGGED TABLE {FLOOR_TABLE} (originator_id uuid, originator_version bigint, "
-            "topic text, state bytea, PRIMARY KEY (originator_id, originator_version))"
-        )
-        connection.execute(f"ALTER TABLE {FLOOR_TABLE} ALTER COLUMN state SET STORAGE EXTERNAL")
+        _postgres_floor_table(connection, "UNLOGGED ")
         try:
             started = time.perf_counter()
             with connection.transaction(), connection.cursor() as cursor:
-                columns = "(originator_id, originator_version, topic, state)"
-                with cursor.copy(
-                    f"COPY {FLOOR_TABLE} {columns} FROM STDIN (FORMAT BINARY)"
-                ) as copy:
-                    copy.set_types(["uuid", "int8", "text", "bytea"])
-                    for row in rows:
-                        copy.write_row(row)
+                _copy_events(cursor, rows)
             elapsed = time.perf_counter() - started
         finally:
             connection.execute(f"DROP TABLE {FLOOR_TABLE}")
