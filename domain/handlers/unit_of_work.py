@@ -7,7 +7,7 @@ pending event; the unit of work verifies that, and saves the accepted commands i
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -32,7 +32,7 @@ from domain.core.settlement_rows import (
     settled_positions,
 )
 from domain.cycles import Cycle, reconstruct
-from domain.handlers.event_store import EventStore
+from domain.handlers.event_store import CommandRow, EventStore
 from domain.insurance_fund import InsuranceFund
 from domain.registry import Registry
 
@@ -64,6 +64,12 @@ class ChunkIndex:
         start = bisect_left(self.accounts, account)
         stop = bisect_right(self.accounts, account)
         return AccountRows(self.event.rows[start:stop], start, self.event)
+
+
+def chunk_of(chunks: Sequence[tuple[str, str, Any, Any]], account: str) -> int | None:
+    """The index of the chunk whose run of accounts (first, last, ...) holds the account."""
+    index = bisect_right([chunk[0] for chunk in chunks], account) - 1
+    return index if index >= 0 and chunks[index][1] >= account else None
 
 
 @dataclass
@@ -158,11 +164,8 @@ class UnitOfWork:
         """The content hash under which a command id was accepted: in the pending save, in
         the store's command rows; None if neither holds it (a store that keeps no command
         rows, or written before it did, may hold it as a `CommandRecord`)."""
-        pending = self.commands.get(command)
-        if pending is not None:
-            return pending[0]
-        if command in self.stored_commands:
-            return self.stored_commands[command]
+        if command in self.commands or command in self.stored_commands:
+            return self.known_command_hash(command)
         found = self.store.command_hashes([command])
         return None if found is None else found.get(command)
 
@@ -180,7 +183,7 @@ class UnitOfWork:
                 self.attribution[(key, event.originator_version)] = command
             self._attributed[key] = len(events)
 
-    def _command_rows(self) -> list[tuple[str, str, str, str, int]]:
+    def _command_rows(self) -> list[CommandRow]:
         produced: dict[str, int] = dict.fromkeys(self.commands, 0)
         for command in self.attribution.values():
             produced[command] += 1
@@ -297,10 +300,8 @@ class UnitOfWork:
     def has_rows(self, cycle: Cycle, account: str) -> bool:
         """Whether the account has booking rows in the cycle's settlement (held a position
         record in the cycle)."""
-        index = bisect_right([chunk[0] for chunk in cycle.chunks], account) - 1
-        if index < 0 or cycle.chunks[index][1] < account:
-            return False
-        return bool(self.chunk(cycle, cycle.chunks[index][2]).of(account))
+        index = chunk_of(cycle.chunks, account)
+        return index is not None and bool(self.chunk(cycle, cycle.chunks[index][2]).of(account))
 
     def rows_of(self, cycle: Cycle, account: str, opening: bool = False) -> BoundaryRows:
         """An account's rows of a cycle boundary: of its settlement, or of its opening."""
@@ -309,8 +310,7 @@ class UnitOfWork:
             if opening
             else cycle.chunks
         )
-        index = bisect_right([chunk[0] for chunk in chunks], account) - 1
-        ensure(index >= 0 and chunks[index][1] >= account, f"{account} has rows in a chunk")
+        index = present(chunk_of(chunks, account), f"{account} has rows in a chunk")
         _, _, version, shares_version = chunks[index]
         booked = self.chunk(cycle, version)
         shares = (

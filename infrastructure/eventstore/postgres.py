@@ -176,6 +176,10 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
             "FROM {chain} AS t JOIN {commands} AS k ON k.command_id = t.command "
             "GROUP BY t.command, k.events HAVING count(*) != k.events) AS m WHERE first >= %s"
         ).format(chain=self._chain(), commands=self._commands())
+        return self._first_position(statement, start)
+
+    def _first_position(self, statement: Any, start: int) -> int | None:
+        """The one value, a log position or NULL, of a query given the position to start at."""
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(statement, (start,))
             found = one(curs)
@@ -234,10 +238,7 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
             "AND t.command IS NOT NULL AND NOT EXISTS "
             "(SELECT 1 FROM {commands} AS k WHERE k.command_id = t.command)"
         ).format(chain=self._chain(), commands=self._commands())
-        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
-            curs.execute(statement, (start,))
-            found = one(curs)
-        return None if found is None else int(found)
+        return self._first_position(statement, start)
 
     def _events(self) -> Any:
         return SQL("{schema}.{table}").format(

@@ -323,13 +323,17 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
         (asked only when the totals differ: a probe of the commands for every event)."""
         if not self.keeps_commands():
             return None
+        return self._first_position(
+            f"SELECT min(t.position) FROM {self.chain_table} AS t WHERE t.position >= ? "
+            "AND t.command IS NOT NULL AND NOT EXISTS "
+            f"(SELECT 1 FROM {self.commands_table} AS k WHERE k.command_id = t.command)",
+            start,
+        )
+
+    def _first_position(self, statement: str, start: int) -> int | None:
+        """The one value, a log position or NULL, of a query given the position to start at."""
         with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                f"SELECT min(t.position) FROM {self.chain_table} AS t WHERE t.position >= ? "
-                "AND t.command IS NOT NULL AND NOT EXISTS "
-                f"(SELECT 1 FROM {self.commands_table} AS k WHERE k.command_id = t.command)",
-                (start,),
-            )
+            c.execute(statement, (start,))
             found = c.fetchone()[0]
         return None if found is None else int(found)
 
@@ -338,16 +342,13 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
         number of events than name it (asked only when the totals differ)."""
         if not self.keeps_commands():
             return None
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                f"SELECT min(first) FROM (SELECT min(t.position) AS first "
-                f"FROM {self.chain_table} AS t JOIN {self.commands_table} AS k "
-                "ON k.command_id = t.command GROUP BY t.command, k.events "
-                "HAVING count(*) != k.events) WHERE first >= ?",
-                (start,),
-            )
-            found = c.fetchone()[0]
-        return None if found is None else int(found)
+        return self._first_position(
+            f"SELECT min(first) FROM (SELECT min(t.position) AS first "
+            f"FROM {self.chain_table} AS t JOIN {self.commands_table} AS k "
+            "ON k.command_id = t.command GROUP BY t.command, k.events "
+            "HAVING count(*) != k.events) WHERE first >= ?",
+            start,
+        )
 
     def existing_originators(self, originator_ids: Sequence[UUID]) -> set[UUID]:
         """Which of the given aggregates have events: one query for a batch's lookups."""
