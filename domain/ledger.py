@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, datetime_now_with_tzinfo
-from eventsourcing.persistence import DecimalAsStr, JSONTranscoder, Recording
+from eventsourcing.persistence import JSONTranscoder, Recording
 
 from domain.accounts import Account
 from domain.command_log import CommandRecord
@@ -22,10 +21,10 @@ from domain.commands.models import (
     format_time,
     parse_command,
 )
+from domain.core.encoding import DecimalAsPlainString
 from domain.core.errors import ConflictingCommandIdError, LedgerError
 from domain.core.ids import account_id, command_id
 from domain.core.limits import IDENTIFIER_PATTERN
-from domain.core.money import stored_text
 from domain.handlers import cash, refunds, settlement, trading
 from domain.handlers.event_store import EventStoreConstructor, event_store_of
 from domain.handlers.unit_of_work import UnitOfWork
@@ -52,13 +51,6 @@ HANDLERS: dict[str, Callable[[UnitOfWork, Any, str], None]] = {
 }
 
 
-class DecimalAsPlainString(DecimalAsStr):
-    """Stored amounts read as written: "0.00000000", never "0E-8" (same name, same decoding)."""
-
-    def encode(self, obj: Decimal) -> str:
-        return stored_text(obj)
-
-
 class LossLedger(Application[UUID]):
     """The socialized-loss ledger. Commands in, events out, one atomic save per batch."""
 
@@ -67,6 +59,9 @@ class LossLedger(Application[UUID]):
         "AGGREGATE_CACHE_MAXSIZE": "200000",
         "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
         "AGGREGATE_CACHE_FASTFORWARD": "n",
+        # the library's JSON, written by orjson (domain/core/encoding.py)
+        "TRANSCODER_TOPIC": "domain.core.encoding:OrjsonTranscoder",
+        "MAPPER_TOPIC": "domain.core.encoding:LedgerMapper",
     }
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
         InsuranceFund: 200,

@@ -14,6 +14,7 @@ from typing import Any
 from eventsourcing.persistence import JSONTranscoder, Mapper
 from eventsourcing.utils import resolve_topic
 
+from domain.core.encoding import OrjsonTranscoder
 from domain.core.memory import collector_paused
 from projections.fold import UNREAD_TOPICS
 
@@ -50,11 +51,16 @@ class ReadingTranscoder(JSONTranscoder):
         self.decoder = json.JSONDecoder(object_hook=hook)
 
 
+# The transcoders whose stored states a ReadingTranscoder decodes as they do: the library's, and
+# the ledger's (domain/core/encoding.py), which writes the same bytes.
+PLAIN_JSON = (JSONTranscoder, OrjsonTranscoder)
+
+
 def reading_mapper(mapper: Mapper[Any]) -> Mapper[Any]:
     """The mapper the runner decodes with: the ledger's, with a ReadingTranscoder when the
     events are plain JSON (neither compressed nor encrypted)."""
     transcoder = mapper.transcoder
-    if mapper.cipher or mapper.compressor or type(transcoder) is not JSONTranscoder:
+    if mapper.cipher or mapper.compressor or type(transcoder) not in PLAIN_JSON:
         return mapper
     return Mapper(ReadingTranscoder(transcoder))
 
