@@ -126,6 +126,8 @@ class Cycle(Aggregate):
         """A chunk of the opening book: the carried positions of a run of accounts, marked to
         the cycle's opening mark (domain/core/settlement_rows.py names the columns)."""
 
+        flat_state = True  # decoded by orjson (domain/core/encoding.py): rows of plain values
+
         chunk: int
         first: str
         last: str
@@ -150,6 +152,8 @@ class Cycle(Aggregate):
     class PositionsSettled(Aggregate.Event):
         """A chunk of the settlement's booking rows: every position record of a run of
         accounts, its cycle profit booked (domain/core/settlement_rows.py names the columns)."""
+
+        flat_state = True  # decoded by orjson (domain/core/encoding.py): rows of plain values
 
         chunk: int
         first: str
@@ -182,6 +186,7 @@ class Cycle(Aggregate):
         `CycleSettled` (so it carries no postings here)."""
 
         class_version = 2
+        flat_state = True  # decoded by orjson (domain/core/encoding.py): rows of plain values
 
         chunk: int | None
         first: str

@@ -6,7 +6,13 @@ separators, no ASCII escaping, and each value of a registered type (a decimal, a
 million rows, and that encoder is a quarter of their save. `OrjsonTranscoder.encode` writes the
 same bytes with orjson: the same separators and key order, UTF-8 unescaped, and the registered
 types through the same `default` (orjson is told to pass datetimes and subclasses of the
-built-in types to it, as the standard encoder does). Decoding is the library's.
+built-in types to it, as the standard encoder does).
+
+Decoding is the library's, except for an event class marked `flat_state` (a settlement's chunk
+events, whose rows are plain numbers and strings): its state, whose only transcoded values are
+its own top-level fields, is read by orjson and those fields decoded one by one. A state that
+holds a transcoded value anywhere else (`"_type_"` appears more often than at the top), or that
+orjson will not read, is decoded the library's way.
 
 What orjson writes its own way never reaches it:
 - a `UUID` (orjson writes it as a plain string, the library as its transcoding): no event's
@@ -20,8 +26,9 @@ surrogate) goes to the standard encoder, which writes it or raises as it always 
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from eventsourcing.domain import CanSnapshotAggregate
@@ -33,7 +40,9 @@ from eventsourcing.persistence import (
     Mapper,
     StoredEvent,
     Transcoder,
+    find_id_convertor,
 )
+from eventsourcing.utils import resolve_topic
 
 from domain.core.money import stored_text
 
@@ -77,6 +86,51 @@ class LedgerMapper(Mapper[Any]):
         if isinstance(domain_event, CanSnapshotAggregate):
             return self.snapshots.to_stored_event(domain_event)
         return super().to_stored_event(domain_event)
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        cls = resolve_topic(stored_event.topic)
+        if getattr(cls, "flat_state", False) and not self.cipher and not self.compressor:
+            event_state = self._flat_state(stored_event.state)
+            if event_state is not None:
+                return _domain_event(cls, stored_event, event_state)
+        return super().to_domain_event(stored_event)
+
+    def _flat_state(self, stored_state: bytes) -> dict[str, Any] | None:
+        """A flat state read by orjson, its top-level transcoded values decoded; None when it
+        holds one anywhere else, or orjson cannot read it (the library decodes it then)."""
+        transcoder = self.transcoder
+        if not isinstance(transcoder, JSONTranscoder):
+            return None
+        try:
+            state = orjson.loads(stored_state)
+        except orjson.JSONDecodeError:
+            return None
+        if state.__class__ is not dict:
+            return None
+        decoded = 0
+        for key, value in state.items():
+            if value.__class__ is dict:
+                if len(value) != 2 or "_type_" not in value or "_data_" not in value:
+                    return None
+                state[key] = transcoder._decode_obj(value)  # the library's own hook
+                decoded += 1
+        return state if stored_state.count(b'"_type_"') == decoded else None
+
+
+def _domain_event(cls: type, stored_event: StoredEvent, event_state: dict[str, Any]) -> Any:
+    """The event of a decoded state, as the library's `Mapper.to_domain_event` makes it: the
+    originator id converted to the class's id type, and the state upcast to its class version."""
+    convert = find_id_convertor(cls, cast(Hashable, type(stored_event.originator_id)))
+    event_state["originator_id"] = convert(stored_event.originator_id)
+    event_state["originator_version"] = stored_event.originator_version
+    class_version = getattr(cls, "class_version", 1)
+    from_version = event_state.pop("class_version", 1)
+    while from_version < class_version:
+        getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(event_state)
+        from_version += 1
+    domain_event: Any = object.__new__(cls)
+    object.__setattr__(domain_event, "__dict__", event_state)
+    return domain_event
 
 
 class DecimalAsPlainString(DecimalAsStr):

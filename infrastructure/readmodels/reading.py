@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from eventsourcing.persistence import JSONTranscoder, Mapper
 from eventsourcing.utils import resolve_topic
@@ -62,7 +62,7 @@ def reading_mapper(mapper: Mapper[Any]) -> Mapper[Any]:
     transcoder = mapper.transcoder
     if mapper.cipher or mapper.compressor or type(transcoder) not in PLAIN_JSON:
         return mapper
-    return Mapper(ReadingTranscoder(transcoder))
+    return Mapper(ReadingTranscoder(cast(JSONTranscoder, transcoder)))
 
 
 # the collector held off while a batch is read, applied and written (domain/core/memory.py)
