@@ -12,7 +12,8 @@ import orjson
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import StoredEvent
 
-from domain.core.errors import CycleNotOpenError, MissingMarkError, UnknownContractError, ensure
+from domain.core.book import require_marks
+from domain.core.errors import CycleNotOpenError, UnknownContractError, ensure
 from domain.core.ids import account_key, cycle_id
 from domain.core.money import ZERO, fmt_plain
 from domain.core.postings import Posting
@@ -85,9 +86,7 @@ class Cycle(Aggregate):
 
     @staticmethod
     def require_marks(marks: dict[str, Decimal], contracts: set[str], purpose: str) -> None:
-        missing = sorted(contracts - set(marks))
-        if missing:
-            raise MissingMarkError(f"{purpose} needs a mark for {', '.join(missing)}")
+        require_marks(marks, contracts, purpose)
 
     @event("AccountJoined")
     def record_account_joined(self, account: str) -> None:

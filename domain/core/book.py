@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from domain.core.errors import InvariantError
+from domain.core.errors import InvariantError, MissingMarkError
 from domain.core.money import stored_text, to_quanta
 from domain.core.settlement_rows import Row, opened_positions
 
@@ -59,6 +59,23 @@ class Quanta:
                 if scaled == scaled.to_integral_value():
                     return int(scaled)
         return to_quanta(value if isinstance(value, Decimal) else Decimal(str(value)), self.quantum)
+
+
+def open_contracts(book: Book) -> set[str]:
+    """The contracts in which the book holds an open position."""
+    return {
+        contract
+        for positions in book.values()
+        for contract, kept in positions.items()
+        if kept[H_OPEN]
+    }
+
+
+def require_marks(marks: Mapping[str, Decimal], contracts: set[str], purpose: str) -> None:
+    """MissingMarkError naming every contract without a mark, if any, for the purpose named."""
+    missing = sorted(contracts - set(marks))
+    if missing:
+        raise MissingMarkError(f"{purpose} needs a mark for {', '.join(missing)}")
 
 
 def text(value: object) -> str:

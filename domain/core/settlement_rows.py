@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from domain.core.money import ZERO
@@ -76,6 +77,13 @@ OPENING_COLUMNS = (
 Row = list[Any]
 
 
+@lru_cache(maxsize=1 << 16)
+def size_is_open(size: str) -> bool:
+    """Whether a row's size (a plain decimal text) is above zero: a position still open. A
+    market holds few distinct sizes, and a settlement asks of a million rows."""
+    return Decimal(size) > 0
+
+
 def decode_amount(value: int | str, quantum: Decimal) -> Decimal:
     if isinstance(value, bool):
         raise TypeError("an amount column holds a number, not a boolean")
@@ -101,7 +109,7 @@ def booking_postings(account: str, bookings: Iterable[Row], quantum: Decimal) ->
     cash, margin = cash_account(account), margin_account(account)
     postings: list[Posting] = []
     for row in bookings:
-        if Decimal(row[B_SIZE]) > 0:
+        if size_is_open(row[B_SIZE]):
             contract = row[B_CONTRACT]
             unrealized = decode_amount(row[B_UNREALIZED], quantum)
             postings.append(posting(CLEARING, margin, unrealized, "settlement_pnl", contract))
@@ -148,7 +156,7 @@ def settled_positions(
     from_margin = {row[S_CONTRACT]: decode_amount(row[S_FROM_MARGIN], quantum) for row in shares}
     positions: dict[str, dict[str, Any]] = {}
     for row in bookings:
-        if Decimal(row[B_SIZE]) > 0:
+        if size_is_open(row[B_SIZE]):
             contract = row[B_CONTRACT]
             positions[contract] = {
                 "side": row[B_SIDE],

@@ -21,12 +21,17 @@ from itertools import accumulate
 from operator import le
 from typing import TypeVar
 
+import orjson
+
 from domain.core.errors import ensure
 from domain.core.money import ZERO, fmt, from_quanta, ledger_context, round_down, to_quanta
 from domain.core.policy import Policy
 
 # A candidate is (account, contract, cycle profit booked at the quantum).
 Candidate = tuple[str, str, Decimal]
+# The same with the profit in whole quanta (`share_loss_in_quanta`).
+QuantaCandidate = tuple[str, str, int]
+AnyCandidate = Candidate | QuantaCandidate
 # The waterfall's steps read the same on decimals (the public helpers) and on quanta.
 Amount = TypeVar("Amount", int, Decimal)
 
@@ -68,7 +73,7 @@ class _Shares:
     written back as decimals. The lists of all ranked profits stay behind: only what makes
     the participants outlives the computation."""
 
-    selected: list[Candidate]
+    selected: list[AnyCandidate]
     shares: list[int]
     cutoff_count: int
     collected: int
@@ -140,19 +145,63 @@ def share_loss(
 ) -> Waterfall:
     """The whole waterfall: fund draw, ranking, selection, pro-rata shares, rounding."""
     quantum = policy.quantum
+    profitable = sorted(candidate for candidate in candidates if candidate[2] > 0)
+    decimals = [candidate[2] for candidate in profitable]
+    at_quantum = quantum.as_tuple().digits == (1,) and all(map(quantum.same_quantum, decimals))
+    if at_quantum:
+        per_quantum = 1 / quantum  # 10 ** -exponent, exactly: profit x per_quantum is whole
+        quanta = [int(profit * per_quantum) for profit in decimals]
+    else:
+        quanta = [to_quanta(profit, quantum) for profit in decimals]
+    return _waterfall(deficit, fund_balance, profitable, quanta, at_quantum, policy)
+
+
+def share_loss_in_quanta(
+    deficit: Decimal,
+    fund_balance: Decimal,
+    candidates: Sequence[QuantaCandidate],
+    policy: Policy,
+) -> Waterfall:
+    """`share_loss` of candidates whose profits are whole numbers of the quantum, as a
+    settlement books them: the same waterfall, the same figures and digest as of the
+    candidates (account, contract, quantum x profit), without a decimal per candidate."""
+    profitable = sorted(candidate for candidate in candidates if candidate[2] > 0)
+    return _waterfall(
+        deficit, fund_balance, profitable, [candidate[2] for candidate in profitable], None, policy
+    )
+
+
+def _waterfall(
+    deficit: Decimal,
+    fund_balance: Decimal,
+    profitable: Sequence[AnyCandidate],
+    quanta: list[int],
+    at_quantum: bool | None,
+    policy: Policy,
+) -> Waterfall:
+    """Steps 3 to 8 on the profitable candidates in (account, contract) order and their
+    profits in quanta. `at_quantum`: whether every decimal profit is written at the quantum's
+    exponent (as booking writes it); None when the candidates hold quanta, not decimals."""
+    quantum = policy.quantum
     ensure(deficit >= 0 and deficit % quantum == 0, "deficit is booked at the quantum")
     with localcontext(ledger_context()):
         fund_drawn = fund_draw(deficit, fund_balance, policy)
         to_share = deficit - fund_drawn
-        quanta = _shares_in_quanta(candidates, to_share, policy)
-        total_profit, selected_profit = quanta.total_profit, quanta.selected_profit
+        shares = _shares_in_quanta(profitable, quanta, at_quantum, to_share, policy)
+        total_profit, selected_profit = shares.total_profit, shares.selected_profit
         collected, rate = _collect(
-            to_share, total_profit, selected_profit, quanta.collected, policy
+            to_share, total_profit, selected_profit, shares.collected, policy
         )
         participants = tuple(
-            Participant(rank, account, contract, profit, quantum * share)  # from_quanta
+            Participant(
+                rank,
+                account,
+                contract,
+                profit if isinstance(profit, Decimal) else quantum * profit,
+                quantum * share,  # from_quanta
+            )
             for rank, ((account, contract, profit), share) in enumerate(
-                zip(quanta.selected, quanta.shares, strict=True), start=1
+                zip(shares.selected, shares.shares, strict=True), start=1
             )
         )
         waterfall = Waterfall(
@@ -162,8 +211,8 @@ def share_loss(
             to_share=to_share,
             total_profit=total_profit,
             selected_profit=selected_profit,
-            cutoff_count=quanta.cutoff_count,
-            extended=len(participants) > quanta.cutoff_count,
+            cutoff_count=shares.cutoff_count,
+            extended=len(participants) > shares.cutoff_count,
             collected=collected,
             uncovered=to_share - collected,
             rate=rate,
@@ -173,30 +222,19 @@ def share_loss(
     return waterfall
 
 
-def _ranked_in_quanta(
-    candidates: Sequence[Candidate], quantum: Decimal
-) -> tuple[list[Candidate], list[int], bool]:
-    """Step 5: the profitable candidates in rank order, their profits in quanta, and whether
-    every profit is written at the quantum's exponent (as booking writes it)."""
-    profitable = sorted(candidate for candidate in candidates if candidate[2] > 0)
-    decimals = [candidate[2] for candidate in profitable]
-    at_quantum = quantum.as_tuple().digits == (1,) and all(map(quantum.same_quantum, decimals))
-    if at_quantum:
-        per_quantum = 1 / quantum  # 10 ** -exponent, exactly: profit x per_quantum is whole
-        quanta = [int(profit * per_quantum) for profit in decimals]
-    else:
-        quanta = [to_quanta(profit, quantum) for profit in decimals]
-    # Sorted by account then contract above; this stable sort keeps ties in that order.
-    order = sorted(range(len(quanta)), key=quanta.__getitem__, reverse=True)
-    return [profitable[index] for index in order], [quanta[index] for index in order], at_quantum
-
-
 def _shares_in_quanta(
-    candidates: Sequence[Candidate], to_share: Decimal, policy: Policy
+    profitable: Sequence[AnyCandidate],
+    quanta: list[int],
+    at_quantum: bool | None,
+    to_share: Decimal,
+    policy: Policy,
 ) -> _Shares:
-    """Steps 5 to 8 on integers of the quantum."""
+    """Steps 5 to 8 on integers of the quantum: the profitable candidates ranked by profit
+    (this stable sort keeps ties in account then contract order), selected and shared."""
     quantum = policy.quantum
-    ranked, profits, at_quantum = _ranked_in_quanta(candidates, quantum)
+    order = sorted(range(len(quanta)), key=quanta.__getitem__, reverse=True)
+    ranked = [profitable[index] for index in order]
+    profits = [quanta[index] for index in order]
     running = list(accumulate(profits, initial=0))  # running[i] = Σp of the first i
     cutoff_count, selected_count, collected, shares = _select_and_share(
         profits, running, to_quanta(to_share, quantum), policy
@@ -243,14 +281,19 @@ def _select_and_share(
 
 
 def _profit_sum(
-    ranked: Sequence[Candidate], running: list[int], count: int, at_quantum: bool, quantum: Decimal
+    ranked: Sequence[AnyCandidate],
+    running: list[int],
+    count: int,
+    at_quantum: bool | None,
+    quantum: Decimal,
 ) -> Decimal:
     """Σp of the first `count` ranked profits, written as their decimal sum from zero writes it
-    (the recorded summary keeps its text)."""
+    (the recorded summary keeps its text): of profits at the quantum's exponent (or in quanta,
+    which are), the quanta's sum at that exponent."""
     if not count:
         return ZERO
-    if not at_quantum:
-        return sum((candidate[2] for candidate in ranked[:count]), ZERO)
+    if at_quantum is False:
+        return sum((Decimal(candidate[2]) for candidate in ranked[:count]), ZERO)
     return from_quanta(running[count], quantum) + ZERO  # + ZERO: the exponent a sum would have
 
 
@@ -301,10 +344,15 @@ def digest_document(cycle: str, waterfall: Waterfall, quantum: Decimal) -> dict[
 
 
 def canonical_json(document: object) -> bytes:
-    """UTF-8 JSON with sorted keys and no spaces."""
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8"
-    )
+    """UTF-8 JSON with sorted keys and no spaces: `json.dumps(sort_keys=True, separators=(",",
+    ":"), ensure_ascii=False)`, which orjson writes byte for byte for a document of strings,
+    integers, lists and objects, as a digest's is (tests/unit/test_content_hash.py shows the
+    same for a command's); what orjson will not write goes to json."""
+    try:
+        return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # an integer beyond 64 bits; json raises as before on a lone surrogate
+        text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return text.encode("utf-8")
 
 
 def digest(document: object) -> str:

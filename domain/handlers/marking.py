@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 
-from domain.core.book import Book, Quanta
+from domain.core.book import Book, Quanta, open_contracts, require_marks
+from domain.core.errors import InvariantError
 from domain.core.money import ZERO, book, stored_text
 from domain.core.money import book as book_amount
 from domain.core.positions import Position, pnl, unrealized_pnl
@@ -34,7 +35,7 @@ from domain.core.settlement_rows import (
     B_REALIZED_LIQUIDATED,
     Row,
 )
-from domain.core.socialization import Candidate, Participant
+from domain.core.socialization import Candidate, Participant, QuantaCandidate
 
 
 def book_into_margin(
@@ -99,14 +100,25 @@ def pnl_quanta(side: str, size: str, reference: str, mark: tuple[int, int], plac
     """`book(pnl(side, size, reference, mark), 10 ** -places)` in whole quanta, on integers:
     size x (mark - reference), sign by side, rounded half-even to the quantum; exact, as the
     80-digit decimal product is."""
-    size_digits, size_places = _digits(size)
-    reference_digits, reference_places = _digits(reference)
+    return _pnl_quanta(side == "long", _digits(size), _digits(reference), mark, places)
+
+
+def _pnl_quanta(
+    long: bool,
+    size: tuple[int, int],
+    reference: tuple[int, int],
+    mark: tuple[int, int],
+    places: int,
+) -> int:
+    """`pnl_quanta` of the texts' (digits, places)."""
+    size_digits, size_places = size
+    reference_digits, reference_places = reference
     mark_digits, mark_places = mark
     common = max(reference_places, mark_places)
     move = mark_digits * 10 ** (common - mark_places) - reference_digits * 10 ** (
         common - reference_places
     )
-    product = size_digits * move if side == "long" else -size_digits * move
+    product = size_digits * move if long else -size_digits * move
     shift = places - size_places - common
     if shift >= 0:
         return int(product * 10**shift)
@@ -117,7 +129,9 @@ def pnl_quanta(side: str, size: str, reference: str, mark: tuple[int, int], plac
     return int(quotient)
 
 
-def booking_rows(book: Book, marks: dict[str, Decimal], quantum: Decimal) -> list[Row]:
+def booking_rows(
+    book: Book, marks: dict[str, Decimal], quantum: Decimal, purpose: str = "booking"
+) -> list[Row]:
     """Step 1 of SPEC 5 for every position record of the book, as booking rows in (account,
     contract) order: the cycle profit of each position (the realized PnL it is ranked with,
     plus the open size from its reference to the settlement mark, booked half-even), booked
@@ -126,11 +140,16 @@ def booking_rows(book: Book, marks: dict[str, Decimal], quantum: Decimal) -> lis
     its contract is ranked with its own profit, the liquidated one's realized PnL booked
     beside it (domain/core/settlement_rows.py names the columns). Everything on integers of
     the quantum (`pnl_quanta`), or, at a quantum that is not a power of ten, the decimal PnL
-    booked half-even."""
+    booked half-even. An open position without a mark raises MissingMarkError, for the
+    `purpose` named, before any row is returned.
+
+    A market holds few distinct sizes and prices: each text is read into digits once."""
     quanta = Quanta(quantum)
     places = quanta.places
     mark_digits = {contract: _digits(stored_text(mark)) for contract, mark in marks.items()}
+    digits: dict[str, tuple[int, int]] = {}
     rows: list[Row] = []
+    append = rows.append
     for account in sorted(book):
         positions = book[account]
         for contract in sorted(positions) if len(positions) > 1 else positions:
@@ -140,8 +159,23 @@ def booking_rows(book: Book, marks: dict[str, Decimal], quantum: Decimal) -> lis
             unrealized = posted = 0
             margin_after = margin
             if is_open:
+                mark = mark_digits.get(contract)
+                if mark is None:
+                    _unmarked(book, marks, purpose)
                 if places is not None:
-                    unrealized = pnl_quanta(side, size, reference, mark_digits[contract], places)
+                    size_digits = digits.get(size)
+                    if size_digits is None:
+                        size_digits = digits[size] = _digits(size)
+                    reference_digits = digits.get(reference)
+                    if reference_digits is None:
+                        reference_digits = digits[reference] = _digits(reference)
+                    unrealized = _pnl_quanta(
+                        side == "long",
+                        size_digits,
+                        reference_digits,
+                        mark,
+                        places,
+                    )
                 else:
                     move = pnl(side, Decimal(size), Decimal(reference), marks[contract])  # type: ignore[arg-type]
                     unrealized = quanta(book_amount(move, quantum))
@@ -149,7 +183,7 @@ def booking_rows(book: Book, marks: dict[str, Decimal], quantum: Decimal) -> lis
                 if margin_after < 0:  # made whole from cash: a margin never goes below zero
                     posted, margin_after = -margin_after, 0
             ranked = realized if liquidated else realized - before
-            rows.append(
+            append(
                 [
                     account,
                     contract,
@@ -170,6 +204,12 @@ def booking_rows(book: Book, marks: dict[str, Decimal], quantum: Decimal) -> lis
     return rows
 
 
+def _unmarked(book: Book, marks: dict[str, Decimal], purpose: str) -> NoReturn:
+    """MissingMarkError for every open contract of the book without a mark."""
+    require_marks(marks, open_contracts(book), purpose)
+    raise InvariantError("an open position without a mark has a contract without one")
+
+
 def candidates_of(rows: Iterable[Row], quantum: Decimal) -> list[Candidate]:
     """The positions ranked (SPEC 5 step 5): every booking row not liquidated, with its
     cycle profit (the waterfall takes the profitable ones)."""
@@ -177,6 +217,16 @@ def candidates_of(rows: Iterable[Row], quantum: Decimal) -> list[Candidate]:
         (row[B_ACCOUNT], row[B_CONTRACT], quantum * row[B_PROFIT])
         for row in rows
         if not row[B_LIQUIDATED]
+    ]
+
+
+def profitable_in_quanta(rows: Iterable[Row]) -> list[QuantaCandidate]:
+    """The candidates of `candidates_of` that the waterfall takes, those with a profit, with
+    their profits in quanta (for `share_loss_in_quanta`)."""
+    return [
+        (row[B_ACCOUNT], row[B_CONTRACT], row[B_PROFIT])
+        for row in rows
+        if row[B_PROFIT] > 0 and not row[B_LIQUIDATED]
     ]
 
 
@@ -191,10 +241,11 @@ def share_rows(
     shared: list[Row] = []
     index = 0
     for participant in ordered:
-        key = (participant.account, participant.contract)
-        while (rows[index][B_ACCOUNT], rows[index][B_CONTRACT]) != key:
-            index += 1
+        account, contract = participant.account, participant.contract
         row = rows[index]
+        while row[B_ACCOUNT] != account or row[B_CONTRACT] != contract:
+            index += 1
+            row = rows[index]
         share = quanta(participant.share)
         # the withheld realized profit pays first, the rest comes out of the profit just
         # booked into the margin; both are covered because share <= profit

@@ -8,7 +8,7 @@ from typing import Any
 
 from domain.accounts import Account
 from domain.commands.models import OpenCycle, SettleCycle
-from domain.core.book import BOOK_TOPICS, H_OPEN, Book, fold, opening_book
+from domain.core.book import BOOK_TOPICS, Book, fold, opening_book
 from domain.core.errors import CycleNotOpenError, NoOpenCycleError, ensure, present
 from domain.core.ids import account_id, cycle_id
 from domain.core.limits import require_participants_within_limit
@@ -28,11 +28,24 @@ from domain.core.settlement_rows import (
     Row,
     chunked,
     settled_positions,
+    size_is_open,
 )
-from domain.core.socialization import Candidate, Waterfall, digest, digest_document, share_loss
+from domain.core.socialization import (
+    Candidate,
+    Waterfall,
+    digest,
+    digest_document,
+    share_loss_in_quanta,
+)
 from domain.cycles import Cycle, by_account
 from domain.handlers.event_store import EventStoreUnsupportedError
-from domain.handlers.marking import booking_rows, candidates_of, opening_rows, share_rows
+from domain.handlers.marking import (
+    booking_rows,
+    candidates_of,
+    opening_rows,
+    profitable_in_quanta,
+    share_rows,
+)
 from domain.handlers.unit_of_work import KnownBook, UnitOfWork
 
 
@@ -46,15 +59,6 @@ def _load_accounts(uow: UnitOfWork, names: list[str]) -> list[Account]:
     return [
         present(uow.find(account_id(name), Account), f"account {name} exists") for name in names
     ]
-
-
-def open_contracts(book: Book) -> set[str]:
-    return {
-        contract
-        for positions in book.values()
-        for contract, kept in positions.items()
-        if kept[H_OPEN]
-    }
 
 
 def carried_book(uow: UnitOfWork, previous: Cycle | None) -> dict[str, dict[str, Any]]:
@@ -218,13 +222,12 @@ def _settle(uow: UnitOfWork, command: SettleCycle, at: str) -> None:
     anchor = uow.chain_anchor()
     head = 0 if anchor is None else int(str(anchor["position"]))
     book = settlement_book(uow, cycle, head)
-    Cycle.require_marks(marks, open_contracts(book), f"settling cycle {cycle.cycle}")
-    rows = booking_rows(book, marks, policy.quantum)
+    rows = booking_rows(book, marks, policy.quantum, f"settling cycle {cycle.cycle}")
     existing_fund = uow.existing_insurance_fund()
-    waterfall = share_loss(
+    waterfall = share_loss_in_quanta(
         cycle.deficit,
         existing_fund.balance if existing_fund else ZERO,
-        candidates_of(rows, policy.quantum),
+        profitable_in_quanta(rows),
         policy,
     )
     require_participants_within_limit(len(waterfall.participants), cycle.cycle)
@@ -266,7 +269,7 @@ def _record_rows(
     """Record the settlement's rows on the cycle in chunk events cut at account boundaries,
     each booking chunk followed by the LossShared rows of its accounts (if any); the accounts
     that carry an open position into the next cycle."""
-    carried = sorted({row[B_ACCOUNT] for row in bookings if Decimal(row[B_SIZE]) > 0})
+    carried = sorted({row[B_ACCOUNT] for row in bookings if size_is_open(row[B_SIZE])})
     taken = 0
     for index, (start, stop) in enumerate(chunked(bookings)):
         first, last = bookings[start][B_ACCOUNT], bookings[stop - 1][B_ACCOUNT]

@@ -19,9 +19,9 @@ from domain.core.memory import collector_paused
 from domain.core.money import ZERO, book_exact, fmt_plain
 from domain.core.policy import Policy
 from domain.core.positions import takeover_result
-from domain.core.socialization import Waterfall, share_loss
+from domain.core.socialization import Waterfall, share_loss_in_quanta
 from domain.cycles import Cycle, reconstruct
-from domain.handlers.marking import booking_rows, candidates_of
+from domain.handlers.marking import booking_rows, profitable_in_quanta
 from domain.handlers.settlement import cycle_book, settlement_summary
 from domain.insurance_fund import InsuranceFund
 from domain.ledger import LossLedger
@@ -34,17 +34,28 @@ from domain.queries.cycle_report import (
 
 @dataclass(frozen=True)
 class Replay:
+    """A settled cycle's record beside its recomputation, and where they differ (computed
+    with the replay: comparing is part of replaying)."""
+
     cycle: str
     recorded: dict[str, Any]
     recomputed: dict[str, Any]
-
-    @property
-    def differences(self) -> list[str]:
-        return list(_differences(self.recorded, self.recomputed, ""))
+    differences: list[str]
 
     @property
     def digest(self) -> str:
         return str(self.recomputed["digest"])
+
+
+def compared(cycle: str, recorded: dict[str, Any], recomputed: dict[str, Any]) -> Replay:
+    """The replay of a cycle. Amounts compare as their plain text (`fmt_plain`: "1.50" and
+    "1.5" are the same amount), which equal decimals always have: so when the two documents
+    are equal as they are (one comparison in C over a million participants' values), they
+    have no difference, and only documents that differ are written out as text to say where."""
+    if recorded == recomputed:
+        return Replay(cycle, recorded, recomputed, [])
+    recorded, recomputed = _as_text(recorded), _as_text(recomputed)
+    return Replay(cycle, recorded, recomputed, list(_differences(recorded, recomputed, "")))
 
 
 def _differences(recorded: Any, recomputed: Any, path: str) -> Iterable[str]:
@@ -53,7 +64,7 @@ def _differences(recorded: Any, recomputed: Any, path: str) -> Iterable[str]:
             yield from _differences(recorded.get(key), recomputed.get(key), f"{path}.{key}")
     elif isinstance(recorded, list) and isinstance(recomputed, list):
         if len(recorded) != len(recomputed):
-            yield f"{path}: {len(recorded)} recorded, {len(recomputed)} recomputed"
+            yield f"{path.lstrip('.')}: {len(recorded)} recorded, {len(recomputed)} recomputed"
         for index, (left, right) in enumerate(zip(recorded, recomputed, strict=False)):
             yield from _differences(left, right, f"{path}[{index}]")
     elif recorded != recomputed:
@@ -89,8 +100,8 @@ class SettlementInputs:
     def recompute(self) -> Waterfall:
         quantum = self.policy.quantum
         rows = booking_rows(self.book, dict(self.settled.marks), quantum)
-        return share_loss(
-            self.deficit, self.fund_balance, candidates_of(rows, quantum), self.policy
+        return share_loss_in_quanta(
+            self.deficit, self.fund_balance, profitable_in_quanta(rows), self.policy
         )
 
 
@@ -190,7 +201,7 @@ def _replay(ledger: LossLedger, name: str) -> Replay:
             for p in cycle.participants
         ],
     }
-    return Replay(name, _as_text(recorded), _as_text(recomputed))
+    return compared(name, recorded, recomputed)
 
 
 def _as_text(document: dict[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from domain.core.socialization import (
     rank_candidates,
     select,
     share_loss,
+    share_loss_in_quanta,
 )
 
 QUANTA = [Decimal("0.00000001"), Decimal("0.01"), Decimal("1")]
@@ -327,3 +328,21 @@ def test_a_profit_finer_than_the_quantum_is_an_invariant_broken() -> None:
     # Then the waterfall refuses it as a bug upstream, never rounds it silently
     with pytest.raises(InvariantError, match="whole number of quanta"):
         share_loss(Decimal("0.01"), ZERO, candidates, policy)
+
+
+def written(waterfall: Waterfall) -> list[str]:
+    """Every figure of a waterfall as its text: a decimal's exponent shows."""
+    figures = [str(value) for value in vars(waterfall).values() if not isinstance(value, tuple)]
+    return figures + [repr(participant) for participant in waterfall.participants]
+
+
+@given(markets())
+def test_the_waterfall_of_quanta_is_that_of_their_decimals(market: Market) -> None:
+    """A settlement passes its candidates' profits as quanta; the waterfall, every figure
+    written as it is, is that of the candidates (account, contract, quantum x profit)."""
+    quantum = market.policy.quantum
+    quanta = [(a, c, int(p / quantum)) for a, c, p in market.candidates]
+    decimals = [(a, c, quantum * q) for a, c, q in quanta]
+    expected = share_loss(market.deficit, market.fund_balance, decimals, market.policy)
+    found = share_loss_in_quanta(market.deficit, market.fund_balance, quanta, market.policy)
+    assert written(found) == written(expected)
