@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -69,8 +70,21 @@ class Command(BaseModel):
         return normalize_time(value)
 
 
+# A time written as format_time writes it: ASCII digits, "Z", microseconds only when not all
+# zero. Such a time, once it is known to be a date and time, is its own normal form.
+NORMAL_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.(?!000000)[0-9]{6})?Z", re.ASCII
+)
+
+
 def normalize_time(value: str) -> str:
     """An RFC 3339 UTC time, normalized to `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`."""
+    if NORMAL_TIME.fullmatch(value):
+        try:
+            datetime.fromisoformat(value)  # a day and an hour that exist
+        except ValueError:
+            raise ValueError(f"at is not an RFC 3339 time: {quoted(value)}") from None
+        return value
     if len(value) > 40 or "T" not in value:
         raise ValueError(
             f"at must be an RFC 3339 UTC time such as 2026-11-21T08:00:00Z: {quoted(value)}"

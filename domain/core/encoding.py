@@ -11,8 +11,9 @@ built-in types to it, as the standard encoder does).
 Decoding is the library's, except for an event class marked `flat_state` (a settlement's chunk
 events, whose rows are plain numbers and strings): its state, whose only transcoded values are
 its own top-level fields, is read by orjson and those fields decoded one by one. A state that
-holds a transcoded value anywhere else (`"_type_"` appears more often than at the top), or that
-orjson will not read, is decoded the library's way.
+holds a transcoded value anywhere else (`"_type_"` appears more often than at the top), a run of
+19 digits (orjson reads an integer beyond 64 bits as a float, the library as the integer), or
+that orjson will not read, is decoded the library's way.
 
 What orjson writes its own way never reaches it:
 - a `UUID` (orjson writes it as a plain string, the library as its transcoding): no event's
@@ -26,6 +27,7 @@ surrogate) goes to the standard encoder, which writes it or raises as it always 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable
 from decimal import Decimal
 from typing import Any, cast
@@ -45,6 +47,8 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import resolve_topic
 
 from domain.core.money import stored_text
+
+LONG_DIGITS = re.compile(rb"[0-9]{19}")  # an integer orjson may not read as one, or a long text
 
 OPTIONS = (
     orjson.OPT_PASSTHROUGH_DATETIME
@@ -100,6 +104,8 @@ class LedgerMapper(Mapper[Any]):
         holds one anywhere else, or orjson cannot read it (the library decodes it then)."""
         transcoder = self.transcoder
         if not isinstance(transcoder, JSONTranscoder):
+            return None
+        if LONG_DIGITS.search(stored_state):
             return None
         try:
             state = orjson.loads(stored_state)

@@ -230,3 +230,13 @@ def test_a_settlement_chunk_takes_the_fast_path(transcoder: OrjsonTranscoder) ->
     }
     state["rows"] = [["_type_", "x"]]  # the marker's text in a row: the library reads it
     assert mapper._flat_state(_stored(transcoder, Cycle.PositionsSettled, state).state) is None
+
+
+def test_an_integer_beyond_64_bits_in_a_row_stays_an_integer(transcoder: OrjsonTranscoder) -> None:
+    """orjson reads -9223372036854775809 as a float; the library reads the integer."""
+    state = {"chunk": 0, "quantum": Decimal("0.01"), "rows": [["a", -(2**63) - 1, 10**19]]}
+    found = LedgerMapper(transcoder).to_domain_event(
+        _stored(transcoder, Cycle.PositionsSettled, state)
+    )
+    assert found.rows == [["a", -(2**63) - 1, 10**19]]
+    assert all(type(value) is int for value in found.rows[0][1:])
