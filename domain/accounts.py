@@ -24,6 +24,21 @@ def unnamed_account(state: dict[str, Any]) -> None:
     state["account"] = None
 
 
+class RecordsPosition:
+    """What a position event does to its account: the contract's record replaced, the cash
+    after it, and the records as the cycle's position events leave them."""
+
+    contract: str
+    position: dict[str, Any]
+    cash_after: Decimal
+    cycle: str
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.positions = {**aggregate.positions, self.contract: self.position}
+        aggregate.cash = self.cash_after
+        aggregate.book_cycle, aggregate.book_state = self.cycle, "open"
+
+
 class Account(Aggregate):
     """A trader's account. Public methods check the rules; `@event` methods only assign."""
 
@@ -89,24 +104,50 @@ class Account(Aggregate):
 
     # --- events: each carries its postings and the state after it ---------------------------
 
-    @event("Deposited")
+    # The events of every command (a deposit, a withdrawal, a position opened, closed or
+    # liquidated) are classes with their own `apply`, triggered directly: the library's
+    # `@event` method maps and filters its arguments twice more per event (5 µs of a 10 µs
+    # event). The class, its name and its fields are those the `@event` method made: the
+    # same topic and the same stored state.
+
+    class Deposited(Aggregate.Event):
+        amount: Decimal
+        cash_after: Decimal
+        postings: list[Posting]
+        at: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.cash = self.cash_after
+
     def record_deposit(
         self, amount: Decimal, cash_after: Decimal, postings: list[Posting], at: str
     ) -> None:
-        self.cash = cash_after
+        self.trigger_event(
+            self.Deposited, amount=amount, cash_after=cash_after, postings=postings, at=at
+        )
 
-    @event("Withdrawn")
+    class Withdrawn(Aggregate.Event):
+        amount: Decimal
+        cash_after: Decimal
+        postings: list[Posting]
+        at: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.cash = self.cash_after
+
     def record_withdrawal(
         self, amount: Decimal, cash_after: Decimal, postings: list[Posting], at: str
     ) -> None:
-        self.cash = cash_after
+        self.trigger_event(
+            self.Withdrawn, amount=amount, cash_after=cash_after, postings=postings, at=at
+        )
 
     # The position events name their account: a read of the cycle's range of the log
     # (domain/core/book.py) knows whose position each record is without an event per account
     # on the cycle. Stored before they did (version 1), they read with `account` None: their
     # cycle recorded an `AccountJoined` for the account instead.
 
-    class PositionOpened(Aggregate.Event):
+    class PositionOpened(RecordsPosition, Aggregate.Event):
         class_version = 2
         account: str | None
         cycle: str
@@ -122,7 +163,6 @@ class Account(Aggregate):
         at: str
         upcast_v1_v2 = staticmethod(unnamed_account)
 
-    @event(PositionOpened)
     def record_position_opened(
         self,
         account: str | None,
@@ -138,11 +178,23 @@ class Account(Aggregate):
         postings: list[Posting],
         at: str,
     ) -> None:
-        self.positions = {**self.positions, contract: position}
-        self.cash = cash_after
-        self.book_cycle, self.book_state = cycle, "open"
+        self.trigger_event(
+            self.PositionOpened,
+            account=account,
+            cycle=cycle,
+            contract=contract,
+            side=side,
+            size=size,
+            price=price,
+            margin=margin,
+            via=via,
+            position=position,
+            cash_after=cash_after,
+            postings=postings,
+            at=at,
+        )
 
-    class PositionClosed(Aggregate.Event):
+    class PositionClosed(RecordsPosition, Aggregate.Event):
         class_version = 2
         account: str | None
         cycle: str
@@ -157,7 +209,6 @@ class Account(Aggregate):
         at: str
         upcast_v1_v2 = staticmethod(unnamed_account)
 
-    @event(PositionClosed)
     def record_position_closed(
         self,
         account: str | None,
@@ -172,11 +223,22 @@ class Account(Aggregate):
         postings: list[Posting],
         at: str,
     ) -> None:
-        self.positions = {**self.positions, contract: position}
-        self.cash = cash_after
-        self.book_cycle, self.book_state = cycle, "open"
+        self.trigger_event(
+            self.PositionClosed,
+            account=account,
+            cycle=cycle,
+            contract=contract,
+            size=size,
+            price=price,
+            realized_pnl=realized_pnl,
+            margin_released=margin_released,
+            position=position,
+            cash_after=cash_after,
+            postings=postings,
+            at=at,
+        )
 
-    class PositionLiquidated(Aggregate.Event):
+    class PositionLiquidated(RecordsPosition, Aggregate.Event):
         class_version = 2
         account: str | None
         cycle: str
@@ -194,7 +256,6 @@ class Account(Aggregate):
         at: str
         upcast_v1_v2 = staticmethod(unnamed_account)
 
-    @event(PositionLiquidated)
     def record_position_liquidated(
         self,
         account: str | None,
@@ -212,9 +273,23 @@ class Account(Aggregate):
         postings: list[Posting],
         at: str,
     ) -> None:
-        self.positions = {**self.positions, contract: position}
-        self.cash = cash_after
-        self.book_cycle, self.book_state = cycle, "open"
+        self.trigger_event(
+            self.PositionLiquidated,
+            account=account,
+            cycle=cycle,
+            contract=contract,
+            side=side,
+            size=size,
+            entry_price=entry_price,
+            mark=mark,
+            bankruptcy_price=bankruptcy_price,
+            margin_lost=margin_lost,
+            liquidation_pnl=liquidation_pnl,
+            position=position,
+            cash_after=cash_after,
+            postings=postings,
+            at=at,
+        )
 
     @event("CarriedPositionsMarked")
     def record_carried_positions_marked(
