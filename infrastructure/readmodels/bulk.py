@@ -10,7 +10,7 @@ positions to JSON), so the driver receives what SQLAlchemy would have given it. 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -57,7 +57,7 @@ class BulkRows:
             return
         columns = tuple(rows[0])
         if self.copies:
-            self._copy(connection, table, columns, rows)
+            self._copy(connection, table, columns, self._tuples(table, columns, rows))
             return
         sql, order = self._statement("insert", table, columns, "")
         connection.exec_driver_sql(sql, self._tuples(table, order, rows))
@@ -72,10 +72,78 @@ class BulkRows:
             keys = [row[key] for row in rows]
             delete = f"DELETE FROM {self._name(table)} WHERE {self._quote(key)} = ANY(%s)"  # noqa: S608 - names of our own tables
             connection.exec_driver_sql(delete, (keys,))
-            self._copy(connection, table, columns, rows)
+            self._copy(connection, table, columns, self._tuples(table, columns, rows))
             return
         sql, order = self._statement("update", table, columns, key)
         connection.exec_driver_sql(sql, self._tuples(table, order, rows, key))
+
+    def insert_values(
+        self,
+        connection: Connection,
+        table: Table,
+        columns: tuple[str, ...],
+        rows: Sequence[tuple[Any, ...]],
+    ) -> None:
+        """Insert rows given as tuples of the values of `columns`, in that order: no dict a
+        row (a fold's rows are written as it made them)."""
+        if not rows:
+            return
+        if self.copies:
+            self._copy(connection, table, columns, self._ordered(table, columns, columns, rows))
+            return
+        sql, order = self._statement("insert", table, columns, "")
+        connection.exec_driver_sql(sql, self._ordered(table, columns, order, rows))
+
+    def replace_values(
+        self,
+        connection: Connection,
+        table: Table,
+        columns: tuple[str, ...],
+        key: str,
+        rows: Sequence[tuple[Any, ...]],
+    ) -> None:
+        """`replace` for rows given as tuples of the values of `columns`, in that order."""
+        if not rows:
+            return
+        if self.copies:
+            at = columns.index(key)
+            delete = f"DELETE FROM {self._name(table)} WHERE {self._quote(key)} = ANY(%s)"  # noqa: S608 - names of our own tables
+            connection.exec_driver_sql(delete, ([row[at] for row in rows],))
+            self._copy(connection, table, columns, self._ordered(table, columns, columns, rows))
+            return
+        sql, order = self._statement("update", table, columns, key)
+        names = tuple(key if name == "key_" else name for name in order)
+        connection.exec_driver_sql(sql, self._ordered(table, columns, names, rows))
+
+    def _ordered(
+        self,
+        table: Table,
+        columns: tuple[str, ...],
+        order: tuple[str, ...],
+        rows: Sequence[tuple[Any, ...]],
+    ) -> Sequence[tuple[Any, ...]]:
+        """Rows of `columns` values as the statement takes them: in its parameters' `order`,
+        converted where the column's type says (the rows themselves when neither is needed)."""
+        positions = [columns.index(name) for name in order]
+        conversions = [
+            (index, convert)
+            for index, convert in enumerate(self._converter(table, name) for name in order)
+            if convert is not None
+        ]
+        if positions == list(range(len(columns))) and not conversions:
+            return rows
+        pick: Callable[[tuple[Any, ...]], tuple[Any, ...]] = (
+            itemgetter(*positions) if len(positions) > 1 else lambda row: (row[positions[0]],)
+        )
+        if not conversions:
+            return [pick(row) for row in rows]
+        converted: list[tuple[Any, ...]] = []
+        for row in rows:
+            row_values = list(pick(row))
+            for index, convert in conversions:
+                row_values[index] = convert(row_values[index])
+            converted.append(tuple(row_values))
+        return converted
 
     def _statement(
         self, kind: str, table: Table, columns: tuple[str, ...], key: str
@@ -132,8 +200,13 @@ class BulkRows:
         return self._converters[memo]
 
     def _copy(
-        self, connection: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[Row]
+        self,
+        connection: Connection,
+        table: Table,
+        columns: tuple[str, ...],
+        values: Iterable[tuple[Any, ...]],
     ) -> None:
+        """COPY rows of `columns` values, converted already."""
         names = ", ".join(self._quote(column) for column in columns)
         driver = connection.connection.driver_connection
         if driver is None:  # pragma: no cover - a live connection always has one
@@ -142,8 +215,8 @@ class BulkRows:
             driver.cursor() as cursor,
             cursor.copy(f"COPY {self._name(table)} ({names}) FROM STDIN") as copy,
         ):
-            for values in self._tuples(table, columns, rows):
-                copy.write_row(values)
+            for row in values:
+                copy.write_row(row)
 
     def _name(self, table: Table) -> str:
         quote = self.dialect.identifier_preparer.quote

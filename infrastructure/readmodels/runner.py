@@ -48,10 +48,10 @@ from infrastructure.eventstore.database_url import (
 from infrastructure.eventstore.postgres_tables import creation_lock_key
 from infrastructure.readmodels.bulk import BulkRows
 from infrastructure.readmodels.reading import (
+    StateReader,
     class_topic,
     collector_paused,
     is_unread,
-    reading_mapper,
 )
 from infrastructure.readmodels.tables import (
     READ_MODELS,
@@ -69,13 +69,21 @@ from projections.fold import (
     ACCOUNT_TOPIC,
     CYCLE_TOPIC,
     FUND_TOPIC,
+    add_postings,
     chunk_accounts,
     event_name,
     fold_account,
     fund_row,
-    ledger_changes,
 )
-from projections.rows import AccountView, plain, sortable_time
+from projections.rows import (
+    BALANCE_COLUMNS,
+    FLOW_COLUMNS,
+    AccountView,
+    BalanceRow,
+    FlowEntry,
+    plain,
+    sortable_time,
+)
 
 PROJECTION = "read_models"
 LEDGER_NAMES = (cash_account, margin_account)  # an account's own ledger accounts
@@ -84,6 +92,7 @@ BATCH_EVENTS = 2_000
 # at least): a settlement's chunk event carries up to 10,000 accounts' rows, about a megabyte,
 # and a batch of 2,000 of them would hold every account's balance view of a settlement at once.
 BATCH_BYTES = 8 << 20
+PARTICIPANT_COLUMNS = ("cycle", "rank", "account", "contract", "profit", "share")
 
 
 class ConcurrentCatchUpError(Exception):
@@ -132,7 +141,8 @@ class ReadModels:
         self.engine = make_engine(database)
         self.batch_events = BATCH_EVENTS  # events read, decoded and written together
         self.batch_bytes = BATCH_BYTES  # and the most of their stored states a batch holds
-        self.decode = reading_mapper(ledger.mapper).to_domain_event
+        self.reader = StateReader(ledger.mapper)
+        self.decode = self.reader.mapper.to_domain_event  # how it decodes the others
         schema = database.schema if database.backend == "postgresql" else None
         self.bulk = BulkRows(self.engine.dialect, schema)
         create_tables(self.engine, database)
@@ -182,11 +192,11 @@ class ReadModels:
                 ).rowcount
                 if moved != 1:
                     raise ConcurrentCatchUpError
-                batch = Batch(connection, self.bulk)
+                batch = Batch(connection, self.bulk, self.reader)
                 batch.prefetch(notifications)
-                for notification in notifications:  # decoded one at a time: they die young
+                for notification in notifications:  # read one at a time: they die young
                     if not is_unread(notification.topic):
-                        batch.apply(notification.id, self.decode(notification))
+                        batch.apply(notification)
                 batch.write()
                 faults.reached("projection_write")
         except ConcurrentCatchUpError:
@@ -215,24 +225,20 @@ def within_bytes(notifications: Sequence[Notification], limit: int) -> Sequence[
     return notifications
 
 
-def topic_of(event: Any) -> str:
-    return f"{type(event).__module__}:{type(event).__qualname__}"
-
-
 class Batch:
     """The changes of one batch of events, loaded lazily, written at once."""
 
-    def __init__(self, connection: Connection, bulk: BulkRows) -> None:
-        self.connection, self.bulk = connection, bulk
+    def __init__(self, connection: Connection, bulk: BulkRows, reader: StateReader) -> None:
+        self.connection, self.bulk, self.reader = connection, bulk, reader
         self.accounts: dict[str, AccountView] = {}
         self.account_ids: dict[str, str] = {}
         self.new_accounts: set[str] = set()
         self.account_changed: dict[str, int] = {}  # the last notification that changed each
         self.cycles: dict[str, dict[str, Any]] = {}
         self.new_cycles: set[str] = set()
-        self.flows: list[dict[str, Any]] = []
+        self.flows: list[FlowEntry] = []
         self.fund_rows: list[dict[str, Any]] = []
-        self.participant_rows: list[dict[str, Any]] = []
+        self.participant_rows: list[tuple[Any, ...]] = []
         self.ledger: dict[str, Decimal] = {}
 
     def prefetch(self, notifications: Sequence[Notification]) -> None:
@@ -249,28 +255,35 @@ class Batch:
         for row in self.bulk.by_keys(self.connection, balances, "account_id", keys):
             self.accounts[row["account_id"]] = AccountView.from_row(dict(row))
 
-    def apply(self, notification_id: int, event: Any) -> None:
-        topic = topic_of(event)
-        for ledger_account, change in ledger_changes(event).items():
-            self.ledger[ledger_account] = self.ledger.get(ledger_account, Decimal(0)) + change
+    def apply(self, notification: Notification) -> None:
+        """Fold one event: an Account event from its state (StateReader), any other as the
+        ledger's mapper decodes it."""
+        topic = class_topic(notification.topic)
         if topic.startswith(ACCOUNT_TOPIC):
-            self._account(notification_id, event)
-        elif topic.startswith(FUND_TOPIC) and event_name(topic) != "Created":
-            self.fund_rows.append(fund_row(event, notification_id))
-        elif topic.startswith(CYCLE_TOPIC):
-            self._cycle(notification_id, event, event_name(topic))
+            self._account(notification, self.reader.state(notification))
+            return
+        event = self.reader.mapper.to_domain_event(notification)
+        if topic.startswith(CYCLE_TOPIC):
+            self._cycle(notification.id, event, event_name(topic))
+            return  # a chunk event's postings are added to the trial balance by _chunk
+        add_postings(self.ledger, getattr(event, "postings", []) or [])
+        if topic.startswith(FUND_TOPIC) and event_name(topic) != "Created":
+            self.fund_rows.append(fund_row(event, notification.id))
 
-    def _account(self, notification_id: int, event: Any) -> None:
-        key = str(event.originator_id)
-        if event.originator_version == 1:
-            view = AccountView(event.account, at=sortable_time(event.at))
+    def _account(self, notification: Notification, state: dict[str, Any]) -> None:
+        key = str(notification.originator_id)
+        if notification.originator_version == 1:
+            view = AccountView(state["account"], at=sortable_time(state["at"]))
             self.new_accounts.add(key)
-            self.account_ids[key] = event.account
+            self.account_ids[key] = state["account"]
         else:
             view = self._load_account(key)
-        view, entries = fold_account(view, event, notification_id)
+        postings = state.get("postings") or ()
+        add_postings(self.ledger, postings)
+        reference = f"{key}:{notification.originator_version}"
+        view, entries = fold_account(view, state, notification.id, reference)
         self.accounts[key] = view
-        self.account_changed[key] = notification_id  # its row is made once, when written
+        self.account_changed[key] = notification.id  # its row is made once, when written
         self.flows += entries
 
     def _chunk(self, notification_id: int, event: Any, cycle: str) -> None:
@@ -283,12 +296,13 @@ class Batch:
         reference = event_ref(event)
         entry = 0
         view_of = lambda account: self._load_account(keys[account])  # noqa: E731
-        for account, index, rows in chunk_accounts(event, cycle, view_of):
+        for account, index, state in chunk_accounts(event, cycle, view_of):
             key = keys[account]
+            add_postings(self.ledger, state["postings"])
             view, entries = fold_account(
-                self._load_account(key), rows, notification_id, entry, row_ref(reference, index)
+                self._load_account(key), state, notification_id, row_ref(reference, index), entry
             )
-            entry += len(rows.postings)
+            entry += len(state["postings"])
             self.accounts[key] = view
             self.account_changed[key] = notification_id
             self.flows += entries
@@ -297,14 +311,14 @@ class Batch:
         quantum = event.quantum or ZERO  # None in a participant of a store before chunks
         for share in event.rows:
             self.participant_rows.append(
-                {
-                    "cycle": cycle,
-                    "rank": share[S_RANK],
-                    "account": share[S_ACCOUNT],
-                    "contract": share[S_CONTRACT],
-                    "profit": plain(decode_amount(share[S_PROFIT], quantum)),
-                    "share": plain(decode_amount(share[S_SHARE], quantum)),
-                }
+                (
+                    cycle,
+                    share[S_RANK],
+                    share[S_ACCOUNT],
+                    share[S_CONTRACT],
+                    plain(decode_amount(share[S_PROFIT], quantum)),
+                    plain(decode_amount(share[S_SHARE], quantum)),
+                )
             )
 
     def _load_account(self, key: str) -> AccountView:
@@ -343,6 +357,7 @@ class Batch:
             row["takeovers"] += 1
         elif name in ("PositionsSettled", "OpeningBooked", "LossShared"):
             self._chunk(notification_id, event, row["cycle"])
+            return  # its postings are the accounts' rows', added to the trial balance there
         elif name == "Refunded":
             row["refunded"] = plain(event.refunded_after)
         elif name == "Settled":
@@ -352,28 +367,25 @@ class Batch:
                 key_: plain(value) if isinstance(value, Decimal) else value
                 for key_, value in event.summary.items()
             }
+        add_postings(self.ledger, getattr(event, "postings", []) or [])
 
     def write(self) -> None:
         connection, bulk = self.connection, self.bulk
-        rows = {
-            key: {**self.accounts[key].row(notification_id), "account_id": key}
-            for key, notification_id in self.account_changed.items()
-        }
-        bulk.insert(connection, balances, [r for k, r in rows.items() if k in self.new_accounts])
-        bulk.replace(
-            connection,
-            balances,
-            "account_id",
-            [row for key, row in rows.items() if key not in self.new_accounts],
-        )
-        bulk.insert(connection, fund_flows, self.flows)
+        new: list[BalanceRow] = []
+        changed: list[BalanceRow] = []
+        for key, notification_id in self.account_changed.items():
+            balance = self.accounts[key].row(key, notification_id)
+            (new if key in self.new_accounts else changed).append(balance)
+        bulk.insert_values(connection, balances, BALANCE_COLUMNS, new)
+        bulk.replace_values(connection, balances, BALANCE_COLUMNS, "account_id", changed)
+        bulk.insert_values(connection, fund_flows, FLOW_COLUMNS, self.flows)
         bulk.insert(connection, insurance_fund_history, self.fund_rows)
         for key, row in self.cycles.items():
             if key in self.new_cycles:
                 connection.execute(insert(cycles).values(**row))
             else:
                 connection.execute(update(cycles).where(cycles.c.cycle_id == key).values(**row))
-        bulk.insert(connection, participants, self.participant_rows)
+        bulk.insert_values(connection, participants, PARTICIPANT_COLUMNS, self.participant_rows)
         self._write_ledger()
 
     def _write_ledger(self) -> None:
@@ -388,17 +400,14 @@ class Batch:
         for row in self.bulk.by_keys(self.connection, ledger_balances, "ledger_account", stored):
             current[row["ledger_account"]] = Decimal(row["balance"])
         changed = [
-            {"ledger_account": name, "balance": plain(current[name] + self.ledger[name])}
-            for name in names
-            if name in current
+            (name, plain(current[name] + self.ledger[name])) for name in names if name in current
         ]
-        added = [
-            {"ledger_account": name, "balance": plain(self.ledger[name])}
-            for name in names
-            if name not in current
-        ]
-        self.bulk.replace(self.connection, ledger_balances, "ledger_account", changed)
-        self.bulk.insert(self.connection, ledger_balances, added)
+        added = [(name, plain(self.ledger[name])) for name in names if name not in current]
+        columns = ("ledger_account", "balance")
+        self.bulk.replace_values(
+            self.connection, ledger_balances, columns, "ledger_account", changed
+        )
+        self.bulk.insert_values(self.connection, ledger_balances, columns, added)
 
 
 def open_with_read_models(url: str | None = None) -> tuple[LossLedger, ReadModels]:
