@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -89,23 +88,19 @@ def number(value: Any) -> Decimal:
     raise TypeError(f"an amount is a decimal, not {value!r}")
 
 
-@dataclass
 class AccountView:
-    """A trader's balance as the read model sees it, with what it needs to compute withheld."""
+    """A trader's balance as the read model sees it, with what it needs to compute withheld.
+    Its margin and withheld are summed once a change of its position records, not at every
+    read: a fold reads them at every event, the balance row again."""
 
-    account: str
-    cash: Decimal = ZERO
-    margins: dict[str, Decimal] = field(default_factory=dict)
-    realized: dict[str, Decimal] = field(default_factory=dict)
-    at: str = ""
+    __slots__ = ("account", "at", "cash", "margin", "margins", "realized", "withheld")
 
-    @property
-    def margin(self) -> Decimal:
-        return sum(self.margins.values(), ZERO)
-
-    @property
-    def withheld(self) -> Decimal:
-        return sum((max(ZERO, value) for value in self.realized.values()), ZERO)
+    def __init__(self, account: str, cash: Decimal = ZERO, at: str = "") -> None:
+        self.account, self.cash, self.at = account, cash, at
+        self.margins: dict[str, Decimal] = {}
+        self.realized: dict[str, Decimal] = {}
+        self.margin = ZERO  # sum(margins), as summed from ZERO
+        self.withheld = ZERO  # the realized profit not yet settled: its positive part
 
     @property
     def available(self) -> Decimal:
@@ -114,31 +109,38 @@ class AccountView:
     def set_positions(self, positions: dict[str, dict[str, Any]]) -> None:
         self.margins = {c: number(r["margin"]) for c, r in positions.items()}
         self.realized = {c: number(r["realized"]) for c, r in positions.items()}
+        self._sum()
 
     def set_position(self, contract: str, record: dict[str, Any]) -> None:
         self.margins[contract] = number(record["margin"])
         self.realized[contract] = number(record["realized"])
+        self._sum()
+
+    def _sum(self) -> None:
+        self.margin = sum(self.margins.values(), ZERO)
+        self.withheld = sum((max(ZERO, value) for value in self.realized.values()), ZERO)
 
     def row(self, account_id: str, notification_id: int) -> BalanceRow:
         """The balance row of the view (BALANCE_COLUMNS), its positions in contract order."""
-        withheld = self.withheld
+        margins, realized = self.margins, self.realized
         return (
             self.account,
             account_id,
             plain(self.cash),
             plain(self.margin),
-            plain(withheld),
-            plain(self.cash - withheld),
+            plain(self.withheld),
+            plain(self.cash - self.withheld),
             {
-                c: {"margin": plain(self.margins[c]), "realized": plain(self.realized[c])}
-                for c in sorted(self.margins)
+                c: {"margin": plain(margins[c]), "realized": plain(realized[c])}
+                for c in sorted(margins)
             },
             self.at,
             notification_id,
         )
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> AccountView:
-        view = cls(row["account"], Decimal(row["cash"]), at=row["at"])
-        view.set_positions(row["positions"])
+    def from_row(cls, account: str, cash: str, positions: dict[str, Any], at: str) -> AccountView:
+        """The view of a stored balance row (its account, cash, positions and time)."""
+        view = cls(account, Decimal(cash), at=at)
+        view.set_positions(positions)
         return view

@@ -10,12 +10,12 @@ positions to JSON), so the driver receives what SQLAlchemy would have given it. 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import ARRAY, Connection, Table, any_, bindparam, insert, select, update
-from sqlalchemy.engine import Dialect, RowMapping
+from sqlalchemy import Connection, Table, bindparam, insert, update
+from sqlalchemy.engine import Dialect
 
 Row = Mapping[str, Any]
 Convert = Callable[[Any], Any]
@@ -34,22 +34,43 @@ class BulkRows:
         self._converters: dict[tuple[str, str], Convert | None] = {}
 
     def by_keys(
-        self, connection: Connection, table: Table, key: str, keys: Sequence[Any]
-    ) -> Iterator[RowMapping]:
-        """The stored rows whose key is one of `keys`: on PostgreSQL `key = ANY(array)`, one
-        statement however many keys (an IN list of 500 takes ten times as long to plan there),
-        on SQLite IN lists of KEYS_PER_IN."""
-        column = table.c[key]
+        self,
+        connection: Connection,
+        table: Table,
+        key: str,
+        keys: Sequence[Any],
+        columns: tuple[str, ...],
+    ) -> list[tuple[Any, ...]]:
+        """The stored rows whose key is one of `keys`, as tuples of their `columns` values,
+        converted as SQLAlchemy converts them (a JSON column's text decoded; no Row nor mapping
+        a row): on PostgreSQL `key = ANY(array)`, one statement however many keys (an IN list
+        of 500 takes ten times as long to plan there), on SQLite IN lists of KEYS_PER_IN."""
+        names = ", ".join(self._quote(column) for column in columns)
+        select_sql = f"SELECT {names} FROM {self._name(table)} WHERE {self._quote(key)}"  # noqa: S608 - names of our own tables
+        found: list[tuple[Any, ...]] = []
         if self.copies:
-            matches: Any = column == any_(bindparam("keys", type_=ARRAY(column.type)))
-            statement = select(table).where(matches)
             for start in range(0, len(keys), KEYS_PER_ARRAY):
                 chunk = list(keys[start : start + KEYS_PER_ARRAY])
-                yield from connection.execute(statement, {"keys": chunk}).mappings().all()
-            return
-        for start in range(0, len(keys), KEYS_PER_IN):
-            chunk = list(keys[start : start + KEYS_PER_IN])
-            yield from connection.execute(select(table).where(column.in_(chunk))).mappings().all()
+                found += connection.exec_driver_sql(f"{select_sql} = ANY(%s)", (chunk,)).all()
+        else:
+            for start in range(0, len(keys), KEYS_PER_IN):
+                listed = tuple(keys[start : start + KEYS_PER_IN])
+                marks = ", ".join("?" * len(listed))
+                found += connection.exec_driver_sql(f"{select_sql} IN ({marks})", listed).all()
+        conversions = [
+            (index, convert)
+            for index, convert in enumerate(self._result_converter(table, c) for c in columns)
+            if convert is not None
+        ]
+        if not conversions:
+            return [tuple(row) for row in found]
+        converted: list[tuple[Any, ...]] = []
+        for row in found:
+            row_values = list(row)
+            for index, convert in conversions:
+                row_values[index] = convert(row_values[index])
+            converted.append(tuple(row_values))
+        return converted
 
     def insert(self, connection: Connection, table: Table, rows: Sequence[Row]) -> None:
         """Insert rows that all have the same columns, as `execute(insert(table), rows)`."""
@@ -197,6 +218,15 @@ class BulkRows:
         if memo not in self._converters:
             column_type = table.c[column].type.dialect_impl(self.dialect)
             self._converters[memo] = column_type.bind_processor(self.dialect)
+        return self._converters[memo]
+
+    def _result_converter(self, table: Table, column: str) -> Convert | None:
+        """The column type's result processor for the dialect (None: values come as they are:
+        psycopg decodes JSON itself)."""
+        memo = ("result", f"{table.name}.{column}")
+        if memo not in self._converters:
+            column_type = table.c[column].type.dialect_impl(self.dialect)
+            self._converters[memo] = column_type.result_processor(self.dialect, None)
         return self._converters[memo]
 
     def _copy(

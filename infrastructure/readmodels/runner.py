@@ -24,7 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.pool import NullPool
 
-from domain.core.ids import account_id, event_ref
+from domain.core.errors import ensure
+from domain.core.ids import event_ref
 from domain.core.money import ZERO
 from domain.core.postings import cash_account, margin_account
 from domain.core.settlement_rows import (
@@ -92,6 +93,7 @@ BATCH_EVENTS = 2_000
 # at least): a settlement's chunk event carries up to 10,000 accounts' rows, about a megabyte,
 # and a batch of 2,000 of them would hold every account's balance view of a settlement at once.
 BATCH_BYTES = 8 << 20
+VIEW_COLUMNS = ("account", "account_id", "cash", "positions", "at")  # what a view is made from
 PARTICIPANT_COLUMNS = ("cycle", "rank", "account", "contract", "profit", "share")
 
 
@@ -231,7 +233,8 @@ class Batch:
     def __init__(self, connection: Connection, bulk: BulkRows, reader: StateReader) -> None:
         self.connection, self.bulk, self.reader = connection, bulk, reader
         self.accounts: dict[str, AccountView] = {}
-        self.account_ids: dict[str, str] = {}
+        self.account_ids: dict[str, str] = {}  # the accounts the batch opens, by key
+        self.keys: dict[str, str] = {}  # each loaded or opened account's key (aggregate id)
         self.new_accounts: set[str] = set()
         self.account_changed: dict[str, int] = {}  # the last notification that changed each
         self.cycles: dict[str, dict[str, Any]] = {}
@@ -252,8 +255,16 @@ class Batch:
                 if n.originator_id not in opened and class_topic(n.topic).startswith(ACCOUNT_TOPIC)
             }
         )
-        for row in self.bulk.by_keys(self.connection, balances, "account_id", keys):
-            self.accounts[row["account_id"]] = AccountView.from_row(dict(row))
+        self._load(balances.c.account_id.name, keys)
+
+    def _load(self, key: str, keys: Sequence[str]) -> None:
+        """Load the views of the stored balance rows whose `key` (account_id or account) is
+        one of `keys`."""
+        for account, account_key, cash, positions, at in self.bulk.by_keys(
+            self.connection, balances, key, keys, VIEW_COLUMNS
+        ):
+            self.accounts[account_key] = AccountView.from_row(account, cash, positions, at)
+            self.keys[account] = account_key
 
     def apply(self, notification: Notification) -> None:
         """Fold one event: an Account event from its state (StateReader), any other as the
@@ -276,10 +287,10 @@ class Batch:
             view = AccountView(state["account"], at=sortable_time(state["at"]))
             self.new_accounts.add(key)
             self.account_ids[key] = state["account"]
+            self.keys[view.account] = key
         else:
             view = self._load_account(key)
-        postings = state.get("postings") or ()
-        add_postings(self.ledger, postings)
+        add_postings(self.ledger, state.get("postings") or ())
         reference = f"{key}:{notification.originator_version}"
         view, entries = fold_account(view, state, notification.id, reference)
         self.accounts[key] = view
@@ -288,19 +299,20 @@ class Batch:
 
     def _chunk(self, notification_id: int, event: Any, cycle: str) -> None:
         """A cycle's chunk of rows: each account's balance and fund-flow entries, the
-        balances of the chunk's accounts read in a few queries, and its participants."""
-        keys = {row[0]: str(account_id(row[0])) for row in event.rows}
-        wanted = sorted(key for key in keys.values() if key not in self.accounts)
-        for stored in self.bulk.by_keys(self.connection, balances, "account_id", wanted):
-            self.accounts[stored["account_id"]] = AccountView.from_row(dict(stored))
+        balances of the chunk's accounts read by name in a few queries (each row names its
+        account, and its balance row its aggregate id: none computed), and its participants."""
+        names = {row[0] for row in event.rows}
+        self._load(balances.c.account.name, sorted(names - self.keys.keys()))
+        missing = sorted(names - self.keys.keys())
+        ensure(not missing, f"every account of a chunk has a balance row: not {missing[:3]}")
         reference = event_ref(event)
         entry = 0
-        view_of = lambda account: self._load_account(keys[account])  # noqa: E731
+        view_of = lambda account: self.accounts[self.keys[account]]  # noqa: E731
         for account, index, state in chunk_accounts(event, cycle, view_of):
-            key = keys[account]
+            key = self.keys[account]
             add_postings(self.ledger, state["postings"])
             view, entries = fold_account(
-                self._load_account(key), state, notification_id, row_ref(reference, index), entry
+                self.accounts[key], state, notification_id, row_ref(reference, index), entry
             )
             entry += len(state["postings"])
             self.accounts[key] = view
@@ -323,12 +335,8 @@ class Batch:
 
     def _load_account(self, key: str) -> AccountView:
         if key not in self.accounts:
-            row = (
-                self.connection.execute(select(balances).where(balances.c.account_id == key))
-                .mappings()
-                .one()
-            )
-            self.accounts[key] = AccountView.from_row(dict(row))
+            self._load(balances.c.account_id.name, [key])
+            ensure(key in self.accounts, f"the account {key} of an event has a balance row")
         return self.accounts[key]
 
     def _cycle(self, notification_id: int, event: Any, name: str) -> None:
@@ -397,13 +405,15 @@ class Batch:
         # it would break the table's key and fail the batch, never write another figure)
         fresh = {f(account) for account in self.account_ids.values() for f in LEDGER_NAMES}
         stored = [name for name in names if name not in fresh]
-        for row in self.bulk.by_keys(self.connection, ledger_balances, "ledger_account", stored):
-            current[row["ledger_account"]] = Decimal(row["balance"])
+        columns = ("ledger_account", "balance")
+        for name, balance in self.bulk.by_keys(
+            self.connection, ledger_balances, "ledger_account", stored, columns
+        ):
+            current[name] = Decimal(balance)
         changed = [
             (name, plain(current[name] + self.ledger[name])) for name in names if name in current
         ]
         added = [(name, plain(self.ledger[name])) for name in names if name not in current]
-        columns = ("ledger_account", "balance")
         self.bulk.replace_values(
             self.connection, ledger_balances, columns, "ledger_account", changed
         )
