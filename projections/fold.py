@@ -16,7 +16,6 @@ from typing import Any
 from domain.core.errors import ensure
 from domain.core.ids import event_ref
 from domain.core.money import ZERO
-from domain.core.postings import cash_account, margin_account
 from domain.core.settlement_rows import (
     B_CONTRACT,
     B_MARGIN_AFTER,
@@ -54,8 +53,7 @@ def fold_account(
     the event (or the account's first row). Return the fund-flow entries it makes, in posting
     order, as FLOW_COLUMNS values. The amounts are exact: each figure is the same Decimal,
     digits and exponent, whatever the batch."""
-    account = view.account
-    cash_name, margin_name = cash_account(account), margin_account(account)
+    account, cash_name, margin_name = view.account, view.cash_name, view.margin_name
     at = sortable_time(state.get("at")) or view.at
     if "positions" in state:
         view.set_positions(state["positions"])

@@ -10,6 +10,7 @@ from typing import Any
 from eventsourcing.persistence import DecimalAsStr
 
 from domain.core.money import ZERO
+from domain.core.postings import cash_account, margin_account
 
 # How the ledger writes a business time (domain.commands.models.format_time): UTC, "Z", and
 # microseconds only when there are any.
@@ -77,12 +78,12 @@ def number(value: Any) -> Decimal:
     stored: decoded here as the transcoding decodes it), or a plain decimal string or an int (a
     position record of an older store). A float or any other tag is refused: no amount is one."""
     kind = type(value)
-    if kind is Decimal:
-        return value  # type: ignore[no-any-return]
     if kind is dict:
         if len(value) != 2 or value.get("_type_") != DECIMAL_TAG or "_data_" not in value:
             raise TypeError(f"an amount is a decimal, not {value!r}")
         return Decimal(value["_data_"])
+    if kind is Decimal:
+        return value  # type: ignore[no-any-return]
     if kind is str or kind is int:
         return Decimal(value)
     raise TypeError(f"an amount is a decimal, not {value!r}")
@@ -90,46 +91,94 @@ def number(value: Any) -> Decimal:
 
 class AccountView:
     """A trader's balance as the read model sees it, with what it needs to compute withheld.
-    Its margin and withheld are summed once a change of its position records, not at every
-    read: a fold reads them at every event, the balance row again."""
 
-    __slots__ = ("account", "at", "cash", "margin", "margins", "realized", "withheld")
+    Its margin and withheld are summed once a change of its position records, not at every
+    read: a fold reads them at every event, the balance row again. A view loaded from its
+    balance row decodes the row's positions when first read: a settlement's booking chunk
+    replaces every record of its accounts without reading one."""
+
+    __slots__ = (
+        "_margin",
+        "_margins",
+        "_realized",
+        "_stored",
+        "_withheld",
+        "account",
+        "at",
+        "cash",
+        "cash_name",
+        "margin_name",
+    )
 
     def __init__(self, account: str, cash: Decimal = ZERO, at: str = "") -> None:
         self.account, self.cash, self.at = account, cash, at
-        self.margins: dict[str, Decimal] = {}
-        self.realized: dict[str, Decimal] = {}
-        self.margin = ZERO  # sum(margins), as summed from ZERO
-        self.withheld = ZERO  # the realized profit not yet settled: its positive part
+        self.cash_name, self.margin_name = cash_account(account), margin_account(account)
+        self._margins: dict[str, Decimal] = {}
+        self._realized: dict[str, Decimal] = {}
+        self._margin = ZERO  # sum(margins), as summed from ZERO
+        self._withheld = ZERO  # the realized profit not yet settled: its positive part
+        self._stored: dict[str, dict[str, Any]] | None = None  # positions not yet decoded
+
+    @property
+    def margins(self) -> dict[str, Decimal]:
+        if self._stored is not None:
+            self._decode()
+        return self._margins
+
+    @property
+    def realized(self) -> dict[str, Decimal]:
+        if self._stored is not None:
+            self._decode()
+        return self._realized
+
+    @property
+    def margin(self) -> Decimal:
+        if self._stored is not None:
+            self._decode()
+        return self._margin
+
+    @property
+    def withheld(self) -> Decimal:
+        if self._stored is not None:
+            self._decode()
+        return self._withheld
 
     @property
     def available(self) -> Decimal:
         return self.cash - self.withheld
 
     def set_positions(self, positions: dict[str, dict[str, Any]]) -> None:
-        self.margins = {c: number(r["margin"]) for c, r in positions.items()}
-        self.realized = {c: number(r["realized"]) for c, r in positions.items()}
+        self._stored = None
+        self._margins = {c: number(r["margin"]) for c, r in positions.items()}
+        self._realized = {c: number(r["realized"]) for c, r in positions.items()}
         self._sum()
 
     def set_position(self, contract: str, record: dict[str, Any]) -> None:
-        self.margins[contract] = number(record["margin"])
-        self.realized[contract] = number(record["realized"])
+        if self._stored is not None:
+            self._decode()
+        self._margins[contract] = number(record["margin"])
+        self._realized[contract] = number(record["realized"])
         self._sum()
 
+    def _decode(self) -> None:
+        if self._stored is not None:
+            self.set_positions(self._stored)
+
     def _sum(self) -> None:
-        self.margin = sum(self.margins.values(), ZERO)
-        self.withheld = sum((max(ZERO, value) for value in self.realized.values()), ZERO)
+        self._margin = sum(self._margins.values(), ZERO)
+        # max(ZERO, value) of the plain sum: a value at or below zero adds a zero of exponent 0
+        self._withheld = sum([value for value in self._realized.values() if value > ZERO], ZERO)
 
     def row(self, account_id: str, notification_id: int) -> BalanceRow:
         """The balance row of the view (BALANCE_COLUMNS), its positions in contract order."""
-        margins, realized = self.margins, self.realized
+        margins, realized, withheld = self.margins, self.realized, self.withheld
         return (
             self.account,
             account_id,
             plain(self.cash),
-            plain(self.margin),
-            plain(self.withheld),
-            plain(self.cash - self.withheld),
+            plain(self._margin),
+            plain(withheld),
+            plain(self.cash - withheld),
             {
                 c: {"margin": plain(margins[c]), "realized": plain(realized[c])}
                 for c in sorted(margins)
@@ -142,5 +191,5 @@ class AccountView:
     def from_row(cls, account: str, cash: str, positions: dict[str, Any], at: str) -> AccountView:
         """The view of a stored balance row (its account, cash, positions and time)."""
         view = cls(account, Decimal(cash), at=at)
-        view.set_positions(positions)
+        view._stored = positions
         return view
