@@ -2,20 +2,20 @@
 
 Every function here takes plain values and returns plain values; the runner
 (infrastructure/readmodels/runner.py) loads the views it needs, calls these, and writes the
-rows with its tracking position in one transaction.
+rows with its tracking position in one transaction. An Account event is folded from its state
+as stored, each amount decoded where it is read (`number`); the other events as the mapper
+decodes them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 from domain.core.errors import ensure
 from domain.core.ids import event_ref
 from domain.core.money import ZERO
-from domain.core.postings import cash_account, margin_account
 from domain.core.settlement_rows import (
     B_CONTRACT,
     B_MARGIN_AFTER,
@@ -26,7 +26,7 @@ from domain.core.settlement_rows import (
     S_FROM_MARGIN,
     decode_amount,
 )
-from projections.rows import AccountView, plain, sortable_time
+from projections.rows import AccountView, FlowEntry, number, plain, sortable_time
 
 ACCOUNT_TOPIC = "domain.accounts:Account."
 FUND_TOPIC = "domain.insurance_fund:InsuranceFund."
@@ -42,72 +42,82 @@ def event_name(topic: str) -> str:
 
 def fold_account(
     view: AccountView,
-    event: Any,
+    state: Mapping[str, Any],
     notification_id: int,
+    reference: str,
     first_entry: int = 0,
-    reference: str | None = None,
-) -> tuple[AccountView, list[dict[str, Any]]]:
-    """Apply one Account event (or one account's rows of a cycle's chunk event, numbered from
-    `first_entry` and cited as `reference`); return the fund-flow entries it makes, in posting
-    order."""
-    cash_name, margin_name = cash_account(view.account), margin_account(view.account)
-    at = sortable_time(getattr(event, "at", None)) or view.at
-    if hasattr(event, "positions"):
-        view.set_positions(event.positions)
-    if hasattr(event, "position"):
-        view.set_position(event.contract, event.position)
-    postings = getattr(event, "postings", []) or []
-    changes = [
-        (_change(d, c, a, cash_name), _change(d, c, a, margin_name)) for d, c, a, *_ in postings
-    ]
+) -> tuple[AccountView, list[FlowEntry]]:
+    """Apply one Account event, given as its state (`positions` or `position`, `postings`,
+    `cash_after`, `cycle`, `contract`, `at`: what it holds of them), or one account's rows of
+    a cycle's chunk event (`chunk_accounts`, numbered from `first_entry`); `reference` cites
+    the event (or the account's first row). Return the fund-flow entries it makes, in posting
+    order, as FLOW_COLUMNS values. The amounts are exact: each figure is the same Decimal,
+    digits and exponent, whatever the batch."""
+    account, cash_name, margin_name = view.account, view.cash_name, view.margin_name
+    at = sortable_time(state.get("at")) or view.at
+    if "positions" in state:
+        view.set_positions(state["positions"])
+    if "position" in state:
+        view.set_position(state["contract"], state["position"])
+    margin_now = view.margin
+    postings = state.get("postings") or ()
+    changes = []  # (index, cash change, margin change) of each posting touching the account
+    margin_moved = ZERO
+    for index, entry in enumerate(postings):
+        debit, credit = entry[0], entry[1]
+        if debit not in (cash_name, margin_name) and credit not in (cash_name, margin_name):
+            continue  # it changes neither: both its changes are a zero of exponent 0
+        amount = number(entry[2])
+        cash_change = (amount if credit == cash_name else ZERO) - (
+            amount if debit == cash_name else ZERO
+        )
+        margin_change = (amount if credit == margin_name else ZERO) - (
+            amount if debit == margin_name else ZERO
+        )
+        margin_moved += margin_change
+        changes.append((index, cash_change, margin_change))
     # the margin before the event: the margin after it less what its postings put in
-    margin_total = view.margin - sum((margin_change for _, margin_change in changes), ZERO)
+    margin_total = margin_now - margin_moved
     cash = view.cash
-    entries: list[dict[str, Any]] = []
-    if changes:  # what every entry of the event shares, computed once
+    entries: list[FlowEntry] = []
+    if postings:  # what every entry of the event shares, computed once
         withheld = plain(view.withheld)  # the postings move cash and margin, never realized
-        cycle = getattr(event, "cycle", None)
-        event_contract = getattr(event, "contract", None)
-        reference = reference or event_ref(event)
-    for index, (
-        (cash_change, margin_change),
-        (_debit, _credit, _amount, kind, *contract),
-    ) in enumerate(zip(changes, postings, strict=True)):
+        cycle = state.get("cycle")
+        event_contract = state.get("contract")
+    for index, cash_change, margin_change in changes:
         if not cash_change and not margin_change:
             continue
         cash += cash_change
         margin_total += margin_change
+        entry = postings[index]
         entries.append(
-            {
-                "notification_id": notification_id,
-                "entry": first_entry + index,
-                "account": view.account,
-                "type": kind,
-                "balance": "cash" if cash_change else "margin",
-                "amount": plain(cash_change if cash_change else margin_change),
-                "cash_after": plain(cash),
-                "margin_after": plain(margin_total),
-                "withheld_after": withheld,
-                "balance_after": plain(cash + margin_total),
-                "cycle": cycle,
-                "contract": contract[0] if contract else event_contract,
-                "at": at,
-                "event_id": reference,
-            }
+            (
+                notification_id,
+                first_entry + index,
+                account,
+                entry[3],
+                "cash" if cash_change else "margin",
+                plain(cash_change if cash_change else margin_change),
+                plain(cash),
+                plain(margin_total),
+                withheld,
+                plain(cash + margin_total),
+                cycle,
+                entry[4] if len(entry) > 4 else event_contract,
+                at,
+                reference,
+            )
         )
-    if hasattr(event, "cash_after") and (cash != event.cash_after or margin_total != view.margin):
-        ensure(cash == event.cash_after, f"fund flows of {event_ref(event)} add up to cash_after")
-        ensure(margin_total == view.margin, f"fund flows of {event_ref(event)} add up to margin")
+    if "cash_after" in state and (
+        cash != number(state["cash_after"]) or margin_total != margin_now
+    ):
+        ensure(
+            cash == number(state["cash_after"]), f"fund flows of {reference} add up to cash_after"
+        )
+        ensure(margin_total == margin_now, f"fund flows of {reference} add up to margin")
     view.cash = cash
     view.at = at
     return view, entries
-
-
-def _change(debit: str, credit: str, amount: Decimal, ledger_account: str) -> Decimal:
-    """What one posting adds to one ledger account."""
-    return (amount if credit == ledger_account else ZERO) - (
-        amount if debit == ledger_account else ZERO
-    )
 
 
 def fund_row(event: Any, notification_id: int) -> dict[str, Any]:
@@ -129,10 +139,17 @@ def fund_row(event: Any, notification_id: int) -> dict[str, Any]:
 def ledger_changes(event: Any) -> dict[str, Decimal]:
     """What an event's postings change in each ledger account (the trial balance)."""
     changes: dict[str, Decimal] = {}
-    for debit, credit, amount, *_kind_and_contract in getattr(event, "postings", []) or []:
-        changes[debit] = changes.get(debit, Decimal(0)) - amount
-        changes[credit] = changes.get(credit, Decimal(0)) + amount
+    add_postings(changes, getattr(event, "postings", []) or [])
     return changes
+
+
+def add_postings(balances: dict[str, Decimal], postings: Iterable[Sequence[Any]]) -> None:
+    """Add what postings change in each ledger account to `balances` (the trial balance): the
+    postings of an event, or of its state (`number` reads each amount however it is held)."""
+    for entry in postings:
+        debit, credit, amount = entry[0], entry[1], number(entry[2])
+        balances[debit] = balances.get(debit, ZERO) - amount
+        balances[credit] = balances.get(credit, ZERO) + amount
 
 
 def balances_from_events(events: Iterable[Any]) -> dict[str, Decimal]:
@@ -144,23 +161,15 @@ def balances_from_events(events: Iterable[Any]) -> dict[str, Decimal]:
     return balances
 
 
-@dataclass(frozen=True)
-class AccountRows:
-    """One account's rows of a cycle's chunk event, read as the account event they stand for:
-    the records they leave (margin and realized, all a balance needs) and their postings."""
-
-    positions: dict[str, dict[str, Any]]
-    postings: list[Any]
-    cycle: str
-    at: str
-
-
 def chunk_accounts(
     event: Any, cycle: str, view_of: Callable[[str], AccountView]
-) -> Iterator[tuple[str, int, AccountRows]]:
+) -> Iterator[tuple[str, int, dict[str, Any]]]:
     """Each account of a cycle's chunk event (opening, booking or LossShared rows): its first
-    row's index, and its rows as the account event they stand for. A LossShared row takes
-    the share's margin part out of the position's margin as the booking left it."""
+    row's index, and its rows as the state of the account event they stand for (for
+    `fold_account`): the records they leave (margin and realized, all a balance needs), their
+    postings, the cycle and the time. A LossShared row takes the share's margin part out of
+    the position's margin as the booking left it. The postings are computed once, here: the
+    runner adds the same lists to the trial balance."""
     quantum = event.quantum
     name = event_name(type(event).__qualname__)
     index = 0
@@ -187,5 +196,9 @@ def chunk_accounts(
                 }
                 for contract, margin in view.margins.items()
             }
-        yield account, index, AccountRows(positions, postings, cycle, event.at)
+        yield (
+            account,
+            index,
+            {"positions": positions, "postings": postings, "cycle": cycle, "at": event.at},
+        )
         index += len(rows)

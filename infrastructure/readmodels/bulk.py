@@ -10,12 +10,12 @@ positions to JSON), so the driver receives what SQLAlchemy would have given it. 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import ARRAY, Connection, Table, any_, bindparam, insert, select, update
-from sqlalchemy.engine import Dialect, RowMapping
+from sqlalchemy import Connection, Table, bindparam, insert, update
+from sqlalchemy.engine import Dialect
 
 Row = Mapping[str, Any]
 Convert = Callable[[Any], Any]
@@ -34,22 +34,43 @@ class BulkRows:
         self._converters: dict[tuple[str, str], Convert | None] = {}
 
     def by_keys(
-        self, connection: Connection, table: Table, key: str, keys: Sequence[Any]
-    ) -> Iterator[RowMapping]:
-        """The stored rows whose key is one of `keys`: on PostgreSQL `key = ANY(array)`, one
-        statement however many keys (an IN list of 500 takes ten times as long to plan there),
-        on SQLite IN lists of KEYS_PER_IN."""
-        column = table.c[key]
+        self,
+        connection: Connection,
+        table: Table,
+        key: str,
+        keys: Sequence[Any],
+        columns: tuple[str, ...],
+    ) -> list[tuple[Any, ...]]:
+        """The stored rows whose key is one of `keys`, as tuples of their `columns` values,
+        converted as SQLAlchemy converts them (a JSON column's text decoded; no Row nor mapping
+        a row): on PostgreSQL `key = ANY(array)`, one statement however many keys (an IN list
+        of 500 takes ten times as long to plan there), on SQLite IN lists of KEYS_PER_IN."""
+        names = ", ".join(self._quote(column) for column in columns)
+        select_sql = f"SELECT {names} FROM {self._name(table)} WHERE {self._quote(key)}"  # noqa: S608 - names of our own tables
+        found: list[tuple[Any, ...]] = []
         if self.copies:
-            matches: Any = column == any_(bindparam("keys", type_=ARRAY(column.type)))
-            statement = select(table).where(matches)
             for start in range(0, len(keys), KEYS_PER_ARRAY):
                 chunk = list(keys[start : start + KEYS_PER_ARRAY])
-                yield from connection.execute(statement, {"keys": chunk}).mappings().all()
-            return
-        for start in range(0, len(keys), KEYS_PER_IN):
-            chunk = list(keys[start : start + KEYS_PER_IN])
-            yield from connection.execute(select(table).where(column.in_(chunk))).mappings().all()
+                found += connection.exec_driver_sql(f"{select_sql} = ANY(%s)", (chunk,)).all()
+        else:
+            for start in range(0, len(keys), KEYS_PER_IN):
+                listed = tuple(keys[start : start + KEYS_PER_IN])
+                marks = ", ".join("?" * len(listed))
+                found += connection.exec_driver_sql(f"{select_sql} IN ({marks})", listed).all()
+        conversions = [
+            (index, convert)
+            for index, convert in enumerate(self._result_converter(table, c) for c in columns)
+            if convert is not None
+        ]
+        if not conversions:
+            return [tuple(row) for row in found]
+        converted: list[tuple[Any, ...]] = []
+        for row in found:
+            row_values = list(row)
+            for index, convert in conversions:
+                row_values[index] = convert(row_values[index])
+            converted.append(tuple(row_values))
+        return converted
 
     def insert(self, connection: Connection, table: Table, rows: Sequence[Row]) -> None:
         """Insert rows that all have the same columns, as `execute(insert(table), rows)`."""
@@ -57,7 +78,7 @@ class BulkRows:
             return
         columns = tuple(rows[0])
         if self.copies:
-            self._copy(connection, table, columns, rows)
+            self._copy(connection, table, columns, self._tuples(table, columns, rows))
             return
         sql, order = self._statement("insert", table, columns, "")
         connection.exec_driver_sql(sql, self._tuples(table, order, rows))
@@ -72,10 +93,78 @@ class BulkRows:
             keys = [row[key] for row in rows]
             delete = f"DELETE FROM {self._name(table)} WHERE {self._quote(key)} = ANY(%s)"  # noqa: S608 - names of our own tables
             connection.exec_driver_sql(delete, (keys,))
-            self._copy(connection, table, columns, rows)
+            self._copy(connection, table, columns, self._tuples(table, columns, rows))
             return
         sql, order = self._statement("update", table, columns, key)
         connection.exec_driver_sql(sql, self._tuples(table, order, rows, key))
+
+    def insert_values(
+        self,
+        connection: Connection,
+        table: Table,
+        columns: tuple[str, ...],
+        rows: Sequence[tuple[Any, ...]],
+    ) -> None:
+        """Insert rows given as tuples of the values of `columns`, in that order: no dict a
+        row (a fold's rows are written as it made them)."""
+        if not rows:
+            return
+        if self.copies:
+            self._copy(connection, table, columns, self._ordered(table, columns, columns, rows))
+            return
+        sql, order = self._statement("insert", table, columns, "")
+        connection.exec_driver_sql(sql, self._ordered(table, columns, order, rows))
+
+    def replace_values(
+        self,
+        connection: Connection,
+        table: Table,
+        columns: tuple[str, ...],
+        key: str,
+        rows: Sequence[tuple[Any, ...]],
+    ) -> None:
+        """`replace` for rows given as tuples of the values of `columns`, in that order."""
+        if not rows:
+            return
+        if self.copies:
+            at = columns.index(key)
+            delete = f"DELETE FROM {self._name(table)} WHERE {self._quote(key)} = ANY(%s)"  # noqa: S608 - names of our own tables
+            connection.exec_driver_sql(delete, ([row[at] for row in rows],))
+            self._copy(connection, table, columns, self._ordered(table, columns, columns, rows))
+            return
+        sql, order = self._statement("update", table, columns, key)
+        names = tuple(key if name == "key_" else name for name in order)
+        connection.exec_driver_sql(sql, self._ordered(table, columns, names, rows))
+
+    def _ordered(
+        self,
+        table: Table,
+        columns: tuple[str, ...],
+        order: tuple[str, ...],
+        rows: Sequence[tuple[Any, ...]],
+    ) -> Sequence[tuple[Any, ...]]:
+        """Rows of `columns` values as the statement takes them: in its parameters' `order`,
+        converted where the column's type says (the rows themselves when neither is needed)."""
+        positions = [columns.index(name) for name in order]
+        conversions = [
+            (index, convert)
+            for index, convert in enumerate(self._converter(table, name) for name in order)
+            if convert is not None
+        ]
+        if positions == list(range(len(columns))) and not conversions:
+            return rows
+        pick: Callable[[tuple[Any, ...]], tuple[Any, ...]] = (
+            itemgetter(*positions) if len(positions) > 1 else lambda row: (row[positions[0]],)
+        )
+        if not conversions:
+            return [pick(row) for row in rows]
+        converted: list[tuple[Any, ...]] = []
+        for row in rows:
+            row_values = list(pick(row))
+            for index, convert in conversions:
+                row_values[index] = convert(row_values[index])
+            converted.append(tuple(row_values))
+        return converted
 
     def _statement(
         self, kind: str, table: Table, columns: tuple[str, ...], key: str
@@ -131,9 +220,23 @@ class BulkRows:
             self._converters[memo] = column_type.bind_processor(self.dialect)
         return self._converters[memo]
 
+    def _result_converter(self, table: Table, column: str) -> Convert | None:
+        """The column type's result processor for the dialect (None: values come as they are:
+        psycopg decodes JSON itself)."""
+        memo = ("result", f"{table.name}.{column}")
+        if memo not in self._converters:
+            column_type = table.c[column].type.dialect_impl(self.dialect)
+            self._converters[memo] = column_type.result_processor(self.dialect, None)
+        return self._converters[memo]
+
     def _copy(
-        self, connection: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[Row]
+        self,
+        connection: Connection,
+        table: Table,
+        columns: tuple[str, ...],
+        values: Iterable[tuple[Any, ...]],
     ) -> None:
+        """COPY rows of `columns` values, converted already."""
         names = ", ".join(self._quote(column) for column in columns)
         driver = connection.connection.driver_connection
         if driver is None:  # pragma: no cover - a live connection always has one
@@ -142,8 +245,8 @@ class BulkRows:
             driver.cursor() as cursor,
             cursor.copy(f"COPY {self._name(table)} ({names}) FROM STDIN") as copy,
         ):
-            for values in self._tuples(table, columns, rows):
-                copy.write_row(values)
+            for row in values:
+                copy.write_row(row)
 
     def _name(self, table: Table) -> str:
         quote = self.dialect.identifier_preparer.quote

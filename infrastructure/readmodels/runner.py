@@ -17,6 +17,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     create_engine,
+    event,
     insert,
     select,
     text,
@@ -24,7 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.pool import NullPool
 
-from domain.core.ids import account_id, event_ref
+from domain.core.errors import ensure
+from domain.core.ids import event_ref
 from domain.core.money import ZERO
 from domain.core.postings import cash_account, margin_account
 from domain.core.settlement_rows import (
@@ -48,10 +50,10 @@ from infrastructure.eventstore.database_url import (
 from infrastructure.eventstore.postgres_tables import creation_lock_key
 from infrastructure.readmodels.bulk import BulkRows
 from infrastructure.readmodels.reading import (
+    StateReader,
     class_topic,
     collector_paused,
     is_unread,
-    reading_mapper,
 )
 from infrastructure.readmodels.tables import (
     READ_MODELS,
@@ -69,13 +71,21 @@ from projections.fold import (
     ACCOUNT_TOPIC,
     CYCLE_TOPIC,
     FUND_TOPIC,
+    add_postings,
     chunk_accounts,
     event_name,
     fold_account,
     fund_row,
-    ledger_changes,
 )
-from projections.rows import AccountView, plain, sortable_time
+from projections.rows import (
+    BALANCE_COLUMNS,
+    FLOW_COLUMNS,
+    AccountView,
+    BalanceRow,
+    FlowEntry,
+    plain,
+    sortable_time,
+)
 
 PROJECTION = "read_models"
 LEDGER_NAMES = (cash_account, margin_account)  # an account's own ledger accounts
@@ -84,6 +94,19 @@ BATCH_EVENTS = 2_000
 # at least): a settlement's chunk event carries up to 10,000 accounts' rows, about a megabyte,
 # and a batch of 2,000 of them would hold every account's balance view of a settlement at once.
 BATCH_BYTES = 8 << 20
+VIEW_COLUMNS = ("account", "account_id", "cash", "positions", "at")  # what a view is made from
+PARTICIPANT_COLUMNS = ("cycle", "rank", "account", "contract", "profit", "share")
+
+
+# The page cache of a SQLite connection of the read models, in KiB (SQLite's own is 2 MiB): a
+# catch-up's batches update rows all over the balance, ledger and fund-flow indexes, and at 2.4
+# million events (a store of 2.7 GB) they read their pages from the file again and again. It is
+# filled only as pages are read: a query of `history` takes what it reads.
+SQLITE_PAGE_CACHE_KIB = 64 << 10
+
+
+def _with_page_cache(connection: Any, _record: Any) -> None:
+    connection.execute(f"PRAGMA cache_size = -{SQLITE_PAGE_CACHE_KIB}")
 
 
 class ConcurrentCatchUpError(Exception):
@@ -92,9 +115,11 @@ class ConcurrentCatchUpError(Exception):
 
 def make_engine(database: Database) -> Engine:
     if database.backend == "sqlite":
-        return create_engine(
+        engine = create_engine(
             database.sqlalchemy_url, connect_args={"timeout": 30}, poolclass=NullPool
         )
+        event.listen(engine, "connect", _with_page_cache)
+        return engine
     engine = create_engine(
         database.sqlalchemy_url,
         pool_pre_ping=True,
@@ -132,39 +157,51 @@ class ReadModels:
         self.engine = make_engine(database)
         self.batch_events = BATCH_EVENTS  # events read, decoded and written together
         self.batch_bytes = BATCH_BYTES  # and the most of their stored states a batch holds
-        self.decode = reading_mapper(ledger.mapper).to_domain_event
+        self.reader = StateReader(ledger.mapper)
+        self.decode = self.reader.mapper.to_domain_event  # how it decodes the others
         schema = database.schema if database.backend == "postgresql" else None
         self.bulk = BulkRows(self.engine.dialect, schema)
         create_tables(self.engine, database)
 
-    def position(self) -> int:
-        with self.engine.connect() as connection:
-            return int(
-                connection.execute(
-                    select(tracking.c.position).where(tracking.c.projection == PROJECTION)
-                ).scalar_one()
-            )
+    def position(self, connection: Connection | None = None) -> int:
+        """The last event applied (read on `connection` when given, in a transaction of its
+        own that ends here)."""
+        if connection is None:
+            with self.engine.connect() as connection:
+                return self.position(connection)
+        statement = select(tracking.c.position).where(tracking.c.projection == PROJECTION)
+        try:
+            return int(connection.execute(statement).scalar_one())
+        finally:
+            connection.rollback()  # nothing held while the batch is read from the log
 
     def log_position(self) -> int:
         return int(self.ledger.recorder.max_notification_id() or 0)
 
     def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
-        """Apply every event not yet applied; the number of events applied by this call."""
+        """Apply every event not yet applied; the number of events applied by this call.
+
+        Every batch of the call is written on one connection, a transaction a batch: SQLite's
+        page cache is the connection's, and the pages of the tables' indexes a batch reads
+        and writes are most of the next one's (on a fresh connection a batch read them all
+        from the file again, and the commit of a store of 2.4 million events took a fifth of
+        its catch-up)."""
         applied = 0
-        for _ in range(1_000_000):  # bounded: each round applies a batch or stops
-            with collector_paused():
-                read = self._apply_next_batch()
-            if read is None:
-                return applied
-            applied += read
-            if read and progress is not None:
-                progress(read)
+        with self.engine.connect() as connection:
+            for _ in range(1_000_000):  # bounded: each round applies a batch or stops
+                with collector_paused():
+                    read = self._apply_next_batch(connection)
+                if read is None:
+                    return applied
+                applied += read
+                if read and progress is not None:
+                    progress(read)
         return applied
 
-    def _apply_next_batch(self) -> int | None:
+    def _apply_next_batch(self, connection: Connection) -> int | None:
         """Read, apply and commit the batch after the tracking position: its number of events
         (0 when another runner applied it first), or None at the end of the log."""
-        start = self.position()
+        start = self.position(connection)
         notifications = self.ledger.recorder.select_notifications(
             start=start, limit=self.batch_events, inclusive_of_start=False
         )
@@ -172,7 +209,7 @@ class ReadModels:
             return None
         notifications = within_bytes(notifications, self.batch_bytes)
         try:
-            with self.engine.begin() as connection:
+            with connection.begin():
                 # Claim the batch first: the row lock (PostgreSQL) or the write lock (SQLite)
                 # makes a second runner wait here, then find the position moved and stop.
                 moved = connection.execute(
@@ -182,11 +219,11 @@ class ReadModels:
                 ).rowcount
                 if moved != 1:
                     raise ConcurrentCatchUpError
-                batch = Batch(connection, self.bulk)
+                batch = Batch(connection, self.bulk, self.reader)
                 batch.prefetch(notifications)
-                for notification in notifications:  # decoded one at a time: they die young
+                for notification in notifications:  # read one at a time: they die young
                     if not is_unread(notification.topic):
-                        batch.apply(notification.id, self.decode(notification))
+                        batch.apply(notification)
                 batch.write()
                 faults.reached("projection_write")
         except ConcurrentCatchUpError:
@@ -215,80 +252,97 @@ def within_bytes(notifications: Sequence[Notification], limit: int) -> Sequence[
     return notifications
 
 
-def topic_of(event: Any) -> str:
-    return f"{type(event).__module__}:{type(event).__qualname__}"
-
-
 class Batch:
     """The changes of one batch of events, loaded lazily, written at once."""
 
-    def __init__(self, connection: Connection, bulk: BulkRows) -> None:
-        self.connection, self.bulk = connection, bulk
+    def __init__(self, connection: Connection, bulk: BulkRows, reader: StateReader) -> None:
+        self.connection, self.bulk, self.reader = connection, bulk, reader
         self.accounts: dict[str, AccountView] = {}
-        self.account_ids: dict[str, str] = {}
+        self.account_ids: dict[str, str] = {}  # the accounts the batch opens, by key
+        self.keys: dict[str, str] = {}  # each loaded or opened account's key (aggregate id)
+        self.key_of: dict[Any, str] = {}  # the key of each account the batch's events change
         self.new_accounts: set[str] = set()
         self.account_changed: dict[str, int] = {}  # the last notification that changed each
         self.cycles: dict[str, dict[str, Any]] = {}
         self.new_cycles: set[str] = set()
-        self.flows: list[dict[str, Any]] = []
+        self.flows: list[FlowEntry] = []
         self.fund_rows: list[dict[str, Any]] = []
-        self.participant_rows: list[dict[str, Any]] = []
+        self.participant_rows: list[tuple[Any, ...]] = []
         self.ledger: dict[str, Decimal] = {}
 
     def prefetch(self, notifications: Sequence[Notification]) -> None:
         """Load the balance rows of every account the batch changes, a few queries in all; not
-        those of the accounts it opens, which have none."""
-        opened = {n.originator_id for n in notifications if n.originator_version == 1}
-        keys = sorted(
-            {
-                str(n.originator_id)
-                for n in notifications
-                if n.originator_id not in opened and class_topic(n.topic).startswith(ACCOUNT_TOPIC)
-            }
-        )
-        for row in self.bulk.by_keys(self.connection, balances, "account_id", keys):
-            self.accounts[row["account_id"]] = AccountView.from_row(dict(row))
+        those of the accounts it opens, which have none. Each account's key (its aggregate id
+        as text) is made here once a batch, not at each of its events: `str` of a UUID is
+        Python code, a microsecond."""
+        opened = set()
+        for n in notifications:
+            if class_topic(n.topic).startswith(ACCOUNT_TOPIC):
+                if n.originator_id not in self.key_of:
+                    self.key_of[n.originator_id] = str(n.originator_id)
+                if n.originator_version == 1:
+                    opened.add(n.originator_id)
+        keys = sorted(key for uuid, key in self.key_of.items() if uuid not in opened)
+        self._load(balances.c.account_id.name, keys)
 
-    def apply(self, notification_id: int, event: Any) -> None:
-        topic = topic_of(event)
-        for ledger_account, change in ledger_changes(event).items():
-            self.ledger[ledger_account] = self.ledger.get(ledger_account, Decimal(0)) + change
+    def _load(self, key: str, keys: Sequence[str]) -> None:
+        """Load the views of the stored balance rows whose `key` (account_id or account) is
+        one of `keys`."""
+        for account, account_key, cash, positions, at in self.bulk.by_keys(
+            self.connection, balances, key, keys, VIEW_COLUMNS
+        ):
+            self.accounts[account_key] = AccountView.from_row(account, cash, positions, at)
+            self.keys[account] = account_key
+
+    def apply(self, notification: Notification) -> None:
+        """Fold one event: an Account event from its state (StateReader), any other as the
+        ledger's mapper decodes it."""
+        topic = class_topic(notification.topic)
         if topic.startswith(ACCOUNT_TOPIC):
-            self._account(notification_id, event)
-        elif topic.startswith(FUND_TOPIC) and event_name(topic) != "Created":
-            self.fund_rows.append(fund_row(event, notification_id))
-        elif topic.startswith(CYCLE_TOPIC):
-            self._cycle(notification_id, event, event_name(topic))
+            self._account(notification, self.reader.state(notification))
+            return
+        event = self.reader.mapper.to_domain_event(notification)
+        if topic.startswith(CYCLE_TOPIC):
+            self._cycle(notification.id, event, event_name(topic))
+            return  # a chunk event's postings are added to the trial balance by _chunk
+        add_postings(self.ledger, getattr(event, "postings", []) or [])
+        if topic.startswith(FUND_TOPIC) and event_name(topic) != "Created":
+            self.fund_rows.append(fund_row(event, notification.id))
 
-    def _account(self, notification_id: int, event: Any) -> None:
-        key = str(event.originator_id)
-        if event.originator_version == 1:
-            view = AccountView(event.account, at=sortable_time(event.at))
+    def _account(self, notification: Notification, state: dict[str, Any]) -> None:
+        key = self.key_of.get(notification.originator_id) or str(notification.originator_id)
+        if notification.originator_version == 1:
+            view = AccountView(state["account"], at=sortable_time(state["at"]))
             self.new_accounts.add(key)
-            self.account_ids[key] = event.account
+            self.account_ids[key] = state["account"]
+            self.keys[view.account] = key
         else:
             view = self._load_account(key)
-        view, entries = fold_account(view, event, notification_id)
+        add_postings(self.ledger, state.get("postings") or ())
+        reference = f"{key}:{notification.originator_version}"
+        view, entries = fold_account(view, state, notification.id, reference)
         self.accounts[key] = view
-        self.account_changed[key] = notification_id  # its row is made once, when written
+        self.account_changed[key] = notification.id  # its row is made once, when written
         self.flows += entries
 
     def _chunk(self, notification_id: int, event: Any, cycle: str) -> None:
         """A cycle's chunk of rows: each account's balance and fund-flow entries, the
-        balances of the chunk's accounts read in a few queries, and its participants."""
-        keys = {row[0]: str(account_id(row[0])) for row in event.rows}
-        wanted = sorted(key for key in keys.values() if key not in self.accounts)
-        for stored in self.bulk.by_keys(self.connection, balances, "account_id", wanted):
-            self.accounts[stored["account_id"]] = AccountView.from_row(dict(stored))
+        balances of the chunk's accounts read by name in a few queries (each row names its
+        account, and its balance row its aggregate id: none computed), and its participants."""
+        names = {row[0] for row in event.rows}
+        self._load(balances.c.account.name, sorted(names - self.keys.keys()))
+        missing = sorted(names - self.keys.keys())
+        ensure(not missing, f"every account of a chunk has a balance row: not {missing[:3]}")
         reference = event_ref(event)
         entry = 0
-        view_of = lambda account: self._load_account(keys[account])  # noqa: E731
-        for account, index, rows in chunk_accounts(event, cycle, view_of):
-            key = keys[account]
+        view_of = lambda account: self.accounts[self.keys[account]]  # noqa: E731
+        for account, index, state in chunk_accounts(event, cycle, view_of):
+            key = self.keys[account]
+            add_postings(self.ledger, state["postings"])
             view, entries = fold_account(
-                self._load_account(key), rows, notification_id, entry, row_ref(reference, index)
+                self.accounts[key], state, notification_id, row_ref(reference, index), entry
             )
-            entry += len(rows.postings)
+            entry += len(state["postings"])
             self.accounts[key] = view
             self.account_changed[key] = notification_id
             self.flows += entries
@@ -297,24 +351,20 @@ class Batch:
         quantum = event.quantum or ZERO  # None in a participant of a store before chunks
         for share in event.rows:
             self.participant_rows.append(
-                {
-                    "cycle": cycle,
-                    "rank": share[S_RANK],
-                    "account": share[S_ACCOUNT],
-                    "contract": share[S_CONTRACT],
-                    "profit": plain(decode_amount(share[S_PROFIT], quantum)),
-                    "share": plain(decode_amount(share[S_SHARE], quantum)),
-                }
+                (
+                    cycle,
+                    share[S_RANK],
+                    share[S_ACCOUNT],
+                    share[S_CONTRACT],
+                    plain(decode_amount(share[S_PROFIT], quantum)),
+                    plain(decode_amount(share[S_SHARE], quantum)),
+                )
             )
 
     def _load_account(self, key: str) -> AccountView:
         if key not in self.accounts:
-            row = (
-                self.connection.execute(select(balances).where(balances.c.account_id == key))
-                .mappings()
-                .one()
-            )
-            self.accounts[key] = AccountView.from_row(dict(row))
+            self._load(balances.c.account_id.name, [key])
+            ensure(key in self.accounts, f"the account {key} of an event has a balance row")
         return self.accounts[key]
 
     def _cycle(self, notification_id: int, event: Any, name: str) -> None:
@@ -343,6 +393,7 @@ class Batch:
             row["takeovers"] += 1
         elif name in ("PositionsSettled", "OpeningBooked", "LossShared"):
             self._chunk(notification_id, event, row["cycle"])
+            return  # its postings are the accounts' rows', added to the trial balance there
         elif name == "Refunded":
             row["refunded"] = plain(event.refunded_after)
         elif name == "Settled":
@@ -352,28 +403,25 @@ class Batch:
                 key_: plain(value) if isinstance(value, Decimal) else value
                 for key_, value in event.summary.items()
             }
+        add_postings(self.ledger, getattr(event, "postings", []) or [])
 
     def write(self) -> None:
         connection, bulk = self.connection, self.bulk
-        rows = {
-            key: {**self.accounts[key].row(notification_id), "account_id": key}
-            for key, notification_id in self.account_changed.items()
-        }
-        bulk.insert(connection, balances, [r for k, r in rows.items() if k in self.new_accounts])
-        bulk.replace(
-            connection,
-            balances,
-            "account_id",
-            [row for key, row in rows.items() if key not in self.new_accounts],
-        )
-        bulk.insert(connection, fund_flows, self.flows)
+        new: list[BalanceRow] = []
+        changed: list[BalanceRow] = []
+        for key, notification_id in self.account_changed.items():
+            balance = self.accounts[key].row(key, notification_id)
+            (new if key in self.new_accounts else changed).append(balance)
+        bulk.insert_values(connection, balances, BALANCE_COLUMNS, new)
+        bulk.replace_values(connection, balances, BALANCE_COLUMNS, "account_id", changed)
+        bulk.insert_values(connection, fund_flows, FLOW_COLUMNS, self.flows)
         bulk.insert(connection, insurance_fund_history, self.fund_rows)
         for key, row in self.cycles.items():
             if key in self.new_cycles:
                 connection.execute(insert(cycles).values(**row))
             else:
                 connection.execute(update(cycles).where(cycles.c.cycle_id == key).values(**row))
-        bulk.insert(connection, participants, self.participant_rows)
+        bulk.insert_values(connection, participants, PARTICIPANT_COLUMNS, self.participant_rows)
         self._write_ledger()
 
     def _write_ledger(self) -> None:
@@ -385,20 +433,19 @@ class Batch:
         # it would break the table's key and fail the batch, never write another figure)
         fresh = {f(account) for account in self.account_ids.values() for f in LEDGER_NAMES}
         stored = [name for name in names if name not in fresh]
-        for row in self.bulk.by_keys(self.connection, ledger_balances, "ledger_account", stored):
-            current[row["ledger_account"]] = Decimal(row["balance"])
+        columns = ("ledger_account", "balance")
+        for name, balance in self.bulk.by_keys(
+            self.connection, ledger_balances, "ledger_account", stored, columns
+        ):
+            current[name] = Decimal(balance)
         changed = [
-            {"ledger_account": name, "balance": plain(current[name] + self.ledger[name])}
-            for name in names
-            if name in current
+            (name, plain(current[name] + self.ledger[name])) for name in names if name in current
         ]
-        added = [
-            {"ledger_account": name, "balance": plain(self.ledger[name])}
-            for name in names
-            if name not in current
-        ]
-        self.bulk.replace(self.connection, ledger_balances, "ledger_account", changed)
-        self.bulk.insert(self.connection, ledger_balances, added)
+        added = [(name, plain(self.ledger[name])) for name in names if name not in current]
+        self.bulk.replace_values(
+            self.connection, ledger_balances, columns, "ledger_account", changed
+        )
+        self.bulk.insert_values(self.connection, ledger_balances, columns, added)
 
 
 def open_with_read_models(url: str | None = None) -> tuple[LossLedger, ReadModels]:

@@ -15,7 +15,12 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from eventsourcing.persistence import JSONTranscoder, TranscodingNotRegisteredError
+from eventsourcing.persistence import (
+    JSONTranscoder,
+    Mapper,
+    StoredEvent,
+    TranscodingNotRegisteredError,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -23,7 +28,14 @@ from sqlalchemy import select
 from domain.commands.models import format_time
 from domain.core import settlement_rows
 from infrastructure.eventstore.database_url import Database
-from infrastructure.readmodels.reading import ReadingTranscoder, collector_paused, is_unread
+from infrastructure.readmodels.reading import (
+    ReadingTranscoder,
+    StateReader,
+    class_topic,
+    class_version,
+    collector_paused,
+    is_unread,
+)
 from infrastructure.readmodels.reconcile import reconcile
 from infrastructure.readmodels.runner import ReadModels
 from infrastructure.readmodels.tables import READ_MODELS
@@ -139,6 +151,21 @@ class ReadModelBatchesSpec:
         for notification in read:
             ours, theirs = models.decode(notification), ledger.mapper.to_domain_event(notification)
             assert (type(ours), vars(ours)) == (type(theirs), vars(theirs))
+
+    def test_the_runner_reads_each_event_as_the_state_the_ledger_decodes(
+        self, open_ledger: LedgerFactory, database: Database
+    ) -> None:
+        ledger = open_ledger()
+        run(ledger, *a_cycle_with_a_draw_and_a_refund())
+        models = ReadModels(ledger, database)
+        notifications = ledger.recorder.select_notifications(start=1, limit=10_000)
+        assert models.reader.as_stored  # plain JSON: read as stored, not through the mapper
+        assert {class_topic(n.topic) for n in notifications} >= {
+            f"domain.accounts:Account.{name}"
+            for name in ("Opened", "Deposited", "Withdrawn", "PositionOpened", "RefundReceived")
+        }
+        for notification in notifications:
+            assert read_as_decoded(models.reader, ledger.mapper, notification)
 
 
 class TestReadModelBatchesOnSQLite(ReadModelBatchesSpec, OnSQLite):
@@ -301,6 +328,75 @@ def test_a_time_that_is_no_time_is_refused_as_by_parsing_it(text: str) -> None:
     with pytest.raises(ValueError) as shortcut:
         sortable_time(text)
     assert str(shortcut.value) == str(parsed.value)
+
+
+def untagged(value: Any, transcoder: JSONTranscoder) -> Any:
+    """A state as stored with each {"_type_", "_data_"} decoded by the transcoding it names."""
+    if isinstance(value, dict):
+        if len(value) == 2 and "_type_" in value and "_data_" in value:
+            return transcoder.names[value["_type_"]].decode(value["_data_"])
+        return {key: untagged(inner, transcoder) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [untagged(inner, transcoder) for inner in value]
+    return value
+
+
+def read_as_decoded(reader: StateReader, mapper: Mapper[Any], stored: StoredEvent) -> bool:
+    """Whether the state the reader gives, its tags decoded, is the mapper's event's: the same
+    keys in the same order, the same values of the same types (a Decimal's digits too)."""
+    assert isinstance(mapper.transcoder, JSONTranscoder)
+    state = untagged(reader.state(stored), mapper.transcoder)
+    state.pop("class_version", None)  # the mapper drops it once upcast
+    event = dict(vars(mapper.to_domain_event(stored)))
+    del event["originator_id"], event["originator_version"]
+    return repr(state) == repr(event) and state == event
+
+
+@pytest.mark.parametrize("commit", ["0cd64f8", "e07684b"])
+def test_every_event_of_an_old_store_is_read_as_the_state_the_ledger_decodes(
+    tmp_path: Path, commit: str
+) -> None:
+    """Events of older class versions too (the position events of both stores, version 1,
+    upcast by the mapper: the reader hands them to it) and LossShared rows of version 1."""
+    store = tmp_path / "ledger.sqlite"
+    shutil.copyfile(OLD_STORE.parents[1] / f"store_{commit}" / "ledger.sqlite", store)
+    ledger = sqlite_test_ledger(store)
+    try:
+        reader = StateReader(ledger.mapper)
+        notifications = ledger.recorder.select_notifications(start=1, limit=10_000)
+        for notification in notifications:
+            assert read_as_decoded(reader, ledger.mapper, notification)
+        upcast = [
+            n
+            for n in notifications
+            if class_version(n.topic) > 1 and b"class_version" not in n.state
+        ]
+        assert upcast
+        assert all(
+            reader.state(n).get("account", "") is None for n in upcast if "Position" in n.topic
+        )
+    finally:
+        ledger.close()
+
+
+def test_a_state_with_an_integer_beyond_64_bits_is_read_as_the_ledger_reads_it(
+    ledger_transcoder: JSONTranscoder,
+) -> None:
+    """orjson reads 2**64 as a float: the reader gives such a state to the mapper."""
+    mapper: Mapper[Any] = Mapper(ledger_transcoder)
+    state = ledger_transcoder.encode(
+        {
+            "amount": Decimal("1.00"),
+            "cash_after": Decimal("1.00"),
+            "postings": [],
+            "at": "",
+            "count": 2**64,
+        }
+    )
+    stored = StoredEvent(UUID(int=1), 2, "domain.accounts:Account.Deposited", state)
+    read = StateReader(mapper).state(stored)
+    assert read["count"] == 2**64 and type(read["count"]) is int
+    assert read_as_decoded(StateReader(mapper), mapper, stored)
 
 
 def test_the_events_it_does_not_decode_carry_nothing_a_read_model_reads(tmp_path: Path) -> None:
