@@ -27,7 +27,6 @@ surrogate) goes to the standard encoder, which writes it or raises as it always 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Hashable
 from decimal import Decimal
 from typing import Any, cast
@@ -48,7 +47,18 @@ from eventsourcing.utils import resolve_topic
 
 from domain.core.money import stored_text
 
-LONG_DIGITS = re.compile(rb"[0-9]{19}")  # an integer orjson may not read as one, or a long text
+# Nineteen digits in a row: perhaps an integer beyond 64 bits, which orjson reads as a float
+# where the library's JSON decoder reads an int (a run inside a string is counted too). Found
+# with every digit made a "9" and every other byte a space: a tenth of a regular expression's
+# time, which tries a match at every byte.
+DIGITS_AS_NINES = bytes(ord("9") if b"0"[0] <= byte <= b"9"[0] else ord(" ") for byte in range(256))
+LONG_DIGITS = b"9" * 19
+
+
+def may_hold_long_integer(stored_state: bytes) -> bool:
+    """Whether a stored state has a run of 19 digits, which orjson may not read as written."""
+    return LONG_DIGITS in stored_state.translate(DIGITS_AS_NINES)
+
 
 OPTIONS = (
     orjson.OPT_PASSTHROUGH_DATETIME
@@ -105,7 +115,7 @@ class LedgerMapper(Mapper[Any]):
         transcoder = self.transcoder
         if not isinstance(transcoder, JSONTranscoder):
             return None
-        if LONG_DIGITS.search(stored_state):
+        if may_hold_long_integer(stored_state):
             return None
         try:
             state = orjson.loads(stored_state)

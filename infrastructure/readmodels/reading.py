@@ -16,17 +16,10 @@ import orjson
 from eventsourcing.persistence import DecimalAsStr, JSONTranscoder, Mapper, StoredEvent
 from eventsourcing.utils import resolve_topic
 
-from domain.core.encoding import OrjsonTranscoder
+from domain.core.encoding import OrjsonTranscoder, may_hold_long_integer
 from domain.core.memory import collector_paused
 from projections.fold import UNREAD_TOPICS
 from projections.rows import DECIMAL_TAG
-
-# Nineteen digits in a row: perhaps an integer beyond 64 bits, which orjson reads as a float
-# where the library's JSON decoder reads an int (a run inside a string is counted too). Found
-# with every digit made a "9" and every other byte a space: a tenth of a regular expression's
-# time, which tries a match at every byte.
-DIGITS_AS_NINES = bytes(ord("9") if b"0"[0] <= byte <= b"9"[0] else ord(" ") for byte in range(256))
-LONG_DIGITS = b"9" * 19
 
 
 @cache
@@ -102,7 +95,7 @@ class StateReader:
 
     def state(self, stored: StoredEvent) -> dict[str, Any]:
         """The event's state (see the class), a new dict of its own."""
-        if self.as_stored and LONG_DIGITS not in stored.state.translate(DIGITS_AS_NINES):
+        if self.as_stored and not may_hold_long_integer(stored.state):
             try:
                 state = orjson.loads(stored.state)
             except orjson.JSONDecodeError:
