@@ -17,7 +17,7 @@ from typing import Any
 
 from domain.core.errors import InvariantError, MissingMarkError
 from domain.core.money import stored_text, to_quanta
-from domain.core.settlement_rows import Row, opened_positions
+from domain.core.settlement_rows import Row, opened_positions, size_is_open
 
 ACCOUNT = "domain.accounts:Account."
 CONTRACT_RECORD_TOPICS = tuple(
@@ -48,6 +48,8 @@ class Quanta:
     def __call__(self, value: object) -> int:
         if value.__class__ is dict:  # as stored: {"_type_": ..., "_data_": text}
             value = value["_data_"]
+        if value == "0":  # most realized amounts of a cycle's position records
+            return 0
         places = self.places
         if places is not None:
             if type(value) is str and "E" not in value and "e" not in value:
@@ -100,7 +102,7 @@ def held(record: Mapping[str, Any], quanta: Quanta) -> Held:
         size,
         text(record["entry"]),
         text(record["reference"]),
-        Decimal(size) > 0,
+        size_is_open(size),
         quanta(record["margin"]),
         quanta(record["realized"]),
         bool(record["liquidated"]),
