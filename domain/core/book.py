@@ -41,6 +41,9 @@ class Quanta:
 
     def __init__(self, quantum: Decimal) -> None:
         self.quantum = quantum
+        # One string per distinct price or size text of a book: a million position records
+        # hold a few thousand sizes and a few prices (their references are the opening marks).
+        self.texts: dict[str, str] = {}
         sign, digits, exponent = quantum.as_tuple()
         power_of_ten = sign == 0 and digits == (1,) and isinstance(exponent, int)
         self.places = -int(exponent) if power_of_ten and int(exponent) <= 0 else None
@@ -96,12 +99,16 @@ def plain(value: Any) -> Any:
 
 def held(record: Mapping[str, Any], quanta: Quanta) -> Held:
     """A position record (as stored, or as an event holds it) as the book holds it."""
+    texts = quanta.texts
     size = text(record["size"])
+    size = texts.setdefault(size, size)
+    entry = text(record["entry"])
+    reference = text(record["reference"])
     return (
         record["side"],
         size,
-        text(record["entry"]),
-        text(record["reference"]),
+        texts.setdefault(entry, entry),
+        texts.setdefault(reference, reference),
         size_is_open(size),
         quanta(record["margin"]),
         quanta(record["realized"]),

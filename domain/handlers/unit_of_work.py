@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID
@@ -76,11 +76,16 @@ def chunk_of(chunks: Sequence[tuple[str, str, Any, Any]], account: str) -> int |
 class KnownBook:
     """The book of the open cycle as this process has seen it written: every position event
     of the cycle up to log position `position` folded in (domain/core/book.py), its amounts
-    in quanta of the cycle's quantum."""
+    in quanta of the cycle's quantum (`quanta`, kept with the book: its texts are shared by
+    every record folded in)."""
 
     position: int
     book: Book
     quantum: Decimal
+    quanta: Quanta = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.quanta = Quanta(self.quantum)
 
 
 POSITION_EVENTS = ("PositionOpened", "PositionClosed", "PositionLiquidated")
@@ -451,7 +456,7 @@ class UnitOfWork:
             self.known_books[cycle] = KnownBook(first - 1, opening_book([rows], quantum), quantum)
         for cycle, known in self.known_books.items():
             if known.position == first - 1:
-                quanta = Quanta(known.quantum)
+                quanta = known.quanta
                 for changed, account, contract, record in changes:
                     if changed == cycle:
                         known.book.setdefault(account, {})[contract] = held(record, quanta)

@@ -454,23 +454,28 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
     ) -> Iterator[tuple[str, str, bytes]]:
         """The events of the given topics from log position `first` to `last` (the end of
         the log if None), both included, as raw rows in log order (the aggregate id in hex),
-        a page at a time."""
+        a page at a time. Read in binary as plain tuples, as `chain_page` reads: the states
+        arrive as they are stored, not hex-escaped, and no dict is made a row."""
         statement = SQL(
-            "SELECT notification_id, originator_id, topic, state FROM {events} "
+            "SELECT notification_id, encode(uuid_send(originator_id), 'hex'), topic, state "
+            "FROM {events} "
             "WHERE notification_id >= %s AND notification_id <= %s AND topic = ANY(%s) "
             "ORDER BY notification_id LIMIT %s"
         ).format(events=self._events())
         after = first
         end = last if last is not None else 1 << 62
         while True:
-            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            with (
+                self.datastore.get_connection() as conn,
+                conn.cursor(row_factory=tuple_row, binary=True) as curs,
+            ):
                 curs.execute(statement, (after, end, list(topics), RANGE_PAGE))
-                rows = curs.fetchall()
+                rows: list[tuple[Any, ...]] = curs.fetchall()
             for row in rows:
-                yield row["originator_id"].hex, row["topic"], stored_bytes(row["state"])
+                yield row[1], row[2], stored_bytes(row[3])
             if len(rows) < RANGE_PAGE:
                 return
-            after = int(rows[-1]["notification_id"]) + 1
+            after = int(rows[-1][0]) + 1
 
     def position_of(self, event: tuple[UUID, int]) -> int | None:
         """The log position of an event (aggregate id, version), if it is stored."""
