@@ -27,7 +27,7 @@ surrogate) goes to the standard encoder, which writes it or raises as it always 
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from decimal import Decimal
 from typing import Any, cast
 
@@ -41,6 +41,7 @@ from eventsourcing.persistence import (
     Mapper,
     StoredEvent,
     Transcoder,
+    Transcoding,
     find_id_convertor,
 )
 from eventsourcing.utils import resolve_topic
@@ -75,10 +76,26 @@ class OrjsonTranscoder(JSONTranscoder):
         super().__init__()
         self.library = JSONTranscoder()
         self.library.types, self.library.names = self.types, self.names
+        self._default: Callable[[Any], Any] = self._encode_obj
+
+    def register(self, transcoding: Transcoding) -> None:
+        """As the library registers it; a transcoding of `Decimal`, the type of most values an
+        event holds, is called straight from orjson's default (a fifth of an event's encoding
+        went to the library's lookup of it)."""
+        super().register(transcoding)
+        if transcoding.type is Decimal:
+            name, encode, library = transcoding.name, transcoding.encode, self._encode_obj
+
+            def default(value: Any) -> Any:
+                if value.__class__ is Decimal:
+                    return {"_type_": name, "_data_": encode(value)}
+                return library(value)
+
+            self._default = default
 
     def encode(self, obj: Any) -> bytes:
         try:
-            return orjson.dumps(obj, default=self._encode_obj, option=OPTIONS)
+            return orjson.dumps(obj, default=self._default, option=OPTIONS)
         except TypeError:  # orjson.JSONEncodeError: what orjson will not write, as above
             return super().encode(obj)
 
