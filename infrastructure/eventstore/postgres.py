@@ -50,7 +50,7 @@ from infrastructure.tools import faults
 
 # events per INSERT statement of one save (a settlement's save is hundreds of thousands)
 INSERT_CHUNK = 10_000
-RANGE_PAGE = 50_000  # rows a page of a log range read
+RANGE_PAGE = 50_000  # log positions a window of a log range read
 
 
 def one(curs: Cursor[Any]) -> Any:
@@ -453,29 +453,33 @@ class PostgresChainedRecorder(LockedCreation, PostgresApplicationRecorder):
         self, first: int, last: int | None, topics: Sequence[str]
     ) -> Iterator[tuple[str, str, bytes]]:
         """The events of the given topics from log position `first` to `last` (the end of
-        the log if None), both included, as raw rows in log order (the aggregate id in hex),
-        a page at a time. Read in binary as plain tuples, as `chain_page` reads: the states
-        arrive as they are stored, not hex-escaped, and no dict is made a row."""
+        the log as it stands when the read begins, if None), both included, as raw rows in
+        log order (the aggregate id in hex).
+
+        Read a window of RANGE_PAGE positions at a time, with no LIMIT: each query is a range
+        of the notification_id index bounded on both sides. A LIMIT over the rest of the log
+        leaves the planner to guess how many rows the topics keep, and a plan that reads
+        every later position and sorts them, for every page, is then within its choices. Read
+        in binary as plain tuples, as `chain_page` reads: the states arrive as they are
+        stored, not hex-escaped, and no dict is made a row."""
         statement = SQL(
-            "SELECT notification_id, encode(uuid_send(originator_id), 'hex'), topic, state "
-            "FROM {events} "
+            "SELECT encode(uuid_send(originator_id), 'hex'), topic, state FROM {events} "
             "WHERE notification_id >= %s AND notification_id <= %s AND topic = ANY(%s) "
-            "ORDER BY notification_id LIMIT %s"
+            "ORDER BY notification_id"
         ).format(events=self._events())
-        after = first
-        end = last if last is not None else 1 << 62
-        while True:
+        end = last if last is not None else int(self.max_notification_id() or 0)
+        start = first
+        while start <= end:
+            stop = min(end, start + RANGE_PAGE - 1)
             with (
                 self.datastore.get_connection() as conn,
                 conn.cursor(row_factory=tuple_row, binary=True) as curs,
             ):
-                curs.execute(statement, (after, end, list(topics), RANGE_PAGE))
+                curs.execute(statement, (start, stop, list(topics)))
                 rows: list[tuple[Any, ...]] = curs.fetchall()
             for row in rows:
-                yield row[1], row[2], stored_bytes(row[3])
-            if len(rows) < RANGE_PAGE:
-                return
-            after = int(rows[-1][0]) + 1
+                yield row[0], row[1], stored_bytes(row[2])
+            start = stop + 1
 
     def position_of(self, event: tuple[UUID, int]) -> int | None:
         """The log position of an event (aggregate id, version), if it is stored."""
