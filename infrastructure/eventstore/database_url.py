@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import time
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -243,12 +244,36 @@ def create_store_place(database: Database) -> None:
             raise DatabaseUrlError(
                 f"cannot create the directory {directory} of {database.url}: {error.strerror}"
             ) from None
+        _in_wal_mode(
+            Path(database.env["SQLITE_DBNAME"]), float(database.env["SQLITE_LOCK_TIMEOUT"])
+        )
         return
     # connecting first, with a URL without a schema too: the server answers and the database
     # exists, or one line says which not
     with postgres_connection(database) as connection:
         if database.schema:  # checked against SCHEMA_PATTERN: a plain SQL identifier
             connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"'.encode())
+
+
+def _in_wal_mode(file: Path, seconds: float) -> None:
+    """The SQLite file (created if missing) in WAL mode before the event store opens it. The
+    library's first connection asks for the mode and, finding another, changes it; processes
+    opening a fresh file at once can ask before the first change and change it while another
+    holds a lock, and that change answers "database is locked" at once, without waiting out the
+    busy timeout. Here the change is retried for `seconds`; a file in WAL mode stays in it."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with closing(sqlite3.connect(file, timeout=seconds)) as connection:
+                mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() == "wal":
+                return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error):
+                return  # a file that cannot be opened: the event store says so as it opens it
+        if time.monotonic() > deadline:
+            return  # still locked, or a mode the file keeps: the event store meets it as before
+        time.sleep(0.01)
 
 
 def open_ledger(url: str | None = None) -> LossLedger:

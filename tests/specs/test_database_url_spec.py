@@ -4,6 +4,10 @@ either side would read differently is refused in one line, and reading a URL cre
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -11,6 +15,7 @@ import pytest
 from infrastructure.eventstore.database_url import (
     Database,
     DatabaseUrlError,
+    create_store_place,
     open_ledger,
     parse_database,
     sqlite_url,
@@ -100,6 +105,28 @@ def test_opening_a_ledger_in_a_directory_that_does_not_exist_creates_it(tmp_path
     finally:
         ledger.close()
     assert file.is_file()
+
+
+def test_a_fresh_sqlite_file_is_put_in_wal_mode_once_another_writer_lets_go(
+    tmp_path: Path,
+) -> None:
+    """Changing a file's journal mode while another connection holds a write lock answers
+    "database is locked" at once, busy timeout or not: processes opening a fresh store at the
+    same instant met it. The store's place waits for the lock, then puts the file in WAL mode,
+    the mode the event store would have set."""
+    file = tmp_path / "ledger.db"
+    writer = sqlite3.connect(file, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE other_writer (x)")
+    writer.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        sqlite3.connect(file, timeout=5).execute("PRAGMA journal_mode=WAL")
+    threading.Timer(0.3, lambda: writer.execute("COMMIT")).start()
+    started = time.monotonic()
+    create_store_place(parse_database(sqlite_url(file)))
+    assert time.monotonic() - started >= 0.25  # it waited for the other writer
+    with closing(sqlite3.connect(file)) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    writer.close()
 
 
 def check_one_database(database: Database) -> None:
