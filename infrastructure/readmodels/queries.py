@@ -11,21 +11,10 @@ from sqlalchemy import Engine, select, tuple_
 from domain.commands.models import normalize_time
 from domain.core.errors import InvalidCommandError, UnknownAccountError
 from infrastructure.readmodels.tables import balances, fund_flows
-from projections.rows import plain, sortable_time
+from projections.rows import FLOW_COLUMNS, plain, sortable_time
 
-FLOW_FIELDS = (
-    "type",
-    "balance",
-    "amount",
-    "cash_after",
-    "margin_after",
-    "withheld_after",
-    "balance_after",
-    "cycle",
-    "contract",
-    "at",
-    "event_id",
-)
+# A fund-flow entry as served: its columns from its type on (the table's own keys left out)
+FLOW_FIELDS = FLOW_COLUMNS[FLOW_COLUMNS.index("type") :]
 
 
 def parse_as_of(text: str | None) -> str | None:
