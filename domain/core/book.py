@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.core.errors import InvariantError, MissingMarkError
-from domain.core.money import stored_text, to_quanta
+from domain.core.money import places_of, stored_text, to_quanta
 from domain.core.settlement_rows import Row, opened_positions, size_is_open
 
 ACCOUNT = "domain.accounts:Account."
@@ -44,9 +44,7 @@ class Quanta:
         # One string per distinct price or size text of a book: a million position records
         # hold a few thousand sizes and a few prices (their references are the opening marks).
         self.texts: dict[str, str] = {}
-        sign, digits, exponent = quantum.as_tuple()
-        power_of_ten = sign == 0 and digits == (1,) and isinstance(exponent, int)
-        self.places = -int(exponent) if power_of_ten and int(exponent) <= 0 else None
+        self.places = places_of(quantum)
 
     def __call__(self, value: object) -> int:
         if value.__class__ is dict:  # as stored: {"_type_": ..., "_data_": text}

@@ -113,6 +113,23 @@ def fmt(amount: Decimal, quantum: Decimal) -> str:
     return format(_no_negative_zero(amount.quantize(quantum, rounding=ROUND_HALF_EVEN)), "f")
 
 
+def places_of(quantum: Decimal) -> int | None:
+    """The decimal places of a quantum that is a power of ten at most 1 (0.01 -> 2), else None."""
+    sign, digits, exponent = quantum.as_tuple()
+    if sign == 0 and digits == (1,) and isinstance(exponent, int) and exponent <= 0:
+        return -exponent
+    return None
+
+
+def quanta_text(count: int, places: int) -> str:
+    """`fmt(count x 10**-places, 10**-places)` written from the integer: "12.50000000"."""
+    if not places:
+        return str(count)
+    digits = str(-count if count < 0 else count).rjust(places + 1, "0")
+    text = f"{digits[:-places]}.{digits[-places:]}"
+    return "-" + text if count < 0 else text
+
+
 def fmt_plain(value: Decimal) -> str:
     """A price, size or rate as a plain decimal string without exponent or trailing zeros."""
     if value == 0:

@@ -15,7 +15,7 @@ import hashlib
 import json
 from bisect import bisect_left
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from itertools import accumulate
 from operator import le
@@ -24,7 +24,16 @@ from typing import NamedTuple, TypeVar
 import orjson
 
 from domain.core.errors import ensure
-from domain.core.money import ZERO, fmt, from_quanta, ledger_context, round_down, to_quanta
+from domain.core.money import (
+    ZERO,
+    fmt,
+    from_quanta,
+    ledger_context,
+    places_of,
+    quanta_text,
+    round_down,
+    to_quanta,
+)
 from domain.core.policy import Policy
 
 # A candidate is (account, contract, cycle profit booked at the quantum).
@@ -63,6 +72,10 @@ class Waterfall:
     uncovered: Decimal
     rate: Decimal
     participants: tuple[Participant, ...]
+    # Per participant, in the same order, on integers of the quantum: (its index among the
+    # profitable candidates in (account, contract) order, its profit, its share). What a
+    # settlement records per participant is made from these without a decimal each.
+    in_quanta: tuple[tuple[int, int, int], ...] = field(default=(), repr=False)
 
     @property
     def fund_balance_after(self) -> Decimal:
@@ -76,6 +89,8 @@ class _Shares:
     the participants outlives the computation."""
 
     selected: list[AnyCandidate]
+    order: list[int]  # the index of each ranked candidate among the profitable candidates
+    profits: list[int]  # the ranked profits in quanta
     shares: list[int]
     cutoff_count: int
     collected: int
@@ -219,6 +234,7 @@ def _waterfall(
             uncovered=to_share - collected,
             rate=rate,
             participants=participants,
+            in_quanta=tuple(zip(shares.order, shares.profits, shares.shares, strict=True)),
         )
     check_waterfall(waterfall, policy)
     return waterfall
@@ -243,6 +259,8 @@ def _shares_in_quanta(
     )
     return _Shares(
         selected=ranked[:selected_count],
+        order=order[:selected_count],
+        profits=profits[:selected_count],
         shares=shares,
         cutoff_count=cutoff_count,
         collected=collected,
@@ -331,17 +349,27 @@ def check_waterfall(waterfall: Waterfall, policy: Policy) -> None:
 
 
 def digest_document(cycle: str, waterfall: Waterfall, quantum: Decimal) -> dict[str, object]:
-    """The input of the digest (SPEC 5): every amount a plain string at the quantum."""
+    """The input of the digest (SPEC 5): every amount a plain string at the quantum (a
+    participant's written from its quanta where the quantum is a power of ten)."""
+    places = places_of(quantum)
+    in_quanta = waterfall.in_quanta
+    if places is not None and len(in_quanta) == len(waterfall.participants):
+        participants = [
+            [p.account, p.contract, quanta_text(profit, places), quanta_text(share, places)]
+            for p, (_, profit, share) in zip(waterfall.participants, in_quanta, strict=True)
+        ]
+    else:
+        participants = [
+            [p.account, p.contract, fmt(p.profit, quantum), fmt(p.share, quantum)]
+            for p in waterfall.participants
+        ]
     return {
         "cycle": cycle,
         "deficit": fmt(waterfall.deficit, quantum),
         "fund_drawn": fmt(waterfall.fund_drawn, quantum),
         "collected": fmt(waterfall.collected, quantum),
         "uncovered": fmt(waterfall.uncovered, quantum),
-        "participants": [
-            [p.account, p.contract, fmt(p.profit, quantum), fmt(p.share, quantum)]
-            for p in waterfall.participants
-        ],
+        "participants": participants,
     }
 
 

@@ -22,13 +22,11 @@ from domain.core.settlement_rows import (
     B_LIQUIDATED,
     B_PROFIT,
     B_REALIZED_LIQUIDATED,
-    B_SIZE,
     B_UNREALIZED,
     S_ACCOUNT,
     Row,
     chunked,
     settled_positions,
-    size_is_open,
 )
 from domain.core.socialization import (
     Candidate,
@@ -222,12 +220,14 @@ def _settle(uow: UnitOfWork, command: SettleCycle, at: str) -> None:
     anchor = uow.chain_anchor()
     head = 0 if anchor is None else int(str(anchor["position"]))
     book = settlement_book(uow, cycle, head)
-    rows = booking_rows(book, marks, policy.quantum, f"settling cycle {cycle.cycle}")
+    carried: list[str] = []  # the accounts with an open position, in order
+    rows = booking_rows(book, marks, policy.quantum, f"settling cycle {cycle.cycle}", carried)
     existing_fund = uow.existing_insurance_fund()
+    where: list[int] = []  # the row of each profitable candidate
     waterfall = share_loss_in_quanta(
         cycle.deficit,
         existing_fund.balance if existing_fund else ZERO,
-        profitable_in_quanta(rows),
+        profitable_in_quanta(rows, where),
         policy,
     )
     require_participants_within_limit(len(waterfall.participants), cycle.cycle)
@@ -242,9 +242,7 @@ def _settle(uow: UnitOfWork, command: SettleCycle, at: str) -> None:
         else [],
         at=at,
     )
-    carried = _record_rows(
-        cycle, rows, share_rows(rows, waterfall.participants, policy.quantum), policy.quantum, at
-    )
+    _record_rows(cycle, rows, share_rows(rows, waterfall, where), policy.quantum, at)
     if waterfall.uncovered > 0:
         cycle.record_deficit_uncovered(
             amount=waterfall.uncovered,
@@ -265,11 +263,9 @@ def _settle(uow: UnitOfWork, command: SettleCycle, at: str) -> None:
 
 def _record_rows(
     cycle: Cycle, bookings: list[Row], shares: list[Row], quantum: Decimal, at: str
-) -> list[str]:
+) -> None:
     """Record the settlement's rows on the cycle in chunk events cut at account boundaries,
-    each booking chunk followed by the LossShared rows of its accounts (if any); the accounts
-    that carry an open position into the next cycle."""
-    carried = sorted({row[B_ACCOUNT] for row in bookings if size_is_open(row[B_SIZE])})
+    each booking chunk followed by the LossShared rows of its accounts (if any)."""
     taken = 0
     for index, (start, stop) in enumerate(chunked(bookings)):
         first, last = bookings[start][B_ACCOUNT], bookings[stop - 1][B_ACCOUNT]
@@ -282,7 +278,6 @@ def _record_rows(
             cycle.record_loss_shared(rows=shares[taken:end], **chunk)
         taken = end
     ensure(taken == len(shares), "every LossShared row is in a chunk")
-    return carried
 
 
 def settlement_summary(

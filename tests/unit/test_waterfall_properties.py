@@ -8,6 +8,7 @@ from decimal import Decimal
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from domain.core.money import fmt, places_of, quanta_text
 from domain.core.policy import Denominator, FundMode, Policy
 from domain.core.socialization import (
     Candidate,
@@ -124,3 +125,38 @@ def test_the_cutoff_prefix_is_the_shortest_that_reaches_the_threshold(cycle: Cyc
     count = waterfall.cutoff_count
     assert sum(profits[:count], Decimal(0)) >= threshold
     assert count == 0 or sum(profits[: count - 1], Decimal(0)) < threshold
+
+
+@given(cycles())
+def test_each_participant_is_also_given_in_quanta_with_its_candidate(cycle: Cycle) -> None:
+    waterfall = settle(cycle)
+    quantum = cycle.policy.quantum
+    profitable = sorted(candidate for candidate in cycle.candidates if candidate[2] > 0)
+    assert len(waterfall.in_quanta) == len(waterfall.participants)
+    for participant, (candidate, profit, share) in zip(
+        waterfall.participants, waterfall.in_quanta, strict=True
+    ):
+        # the candidate index names the participant's own position among the profitable ones
+        assert profitable[candidate][:2] == (participant.account, participant.contract)
+        assert profit * quantum == participant.profit
+        assert share * quantum == participant.share
+
+
+@given(st.integers(-(10**30), 10**30), st.integers(0, 12))
+def test_an_amount_written_from_its_quanta_is_the_amount_formatted_at_the_quantum(
+    count: int, places: int
+) -> None:
+    quantum = Decimal(1).scaleb(-places)
+    assert places_of(quantum) == places
+    assert quanta_text(count, places) == fmt(count * quantum, quantum)
+
+
+def test_a_quantum_that_is_not_a_power_of_ten_at_most_one_has_no_places() -> None:
+    assert [places_of(Decimal(text)) for text in ("0.05", "10", "1E+1", "2", "1", "0.010")] == [
+        None,
+        None,
+        None,
+        None,
+        0,
+        None,
+    ]
