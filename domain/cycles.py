@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from decimal import Decimal
 from itertools import groupby
 from typing import Any
@@ -300,11 +300,13 @@ def reconstruct(
     stored: Iterable[tuple[int, str, bytes]],
     decode: Callable[[StoredEvent], Any],
     kept: list[Any] | None = None,
+    unkept: Collection[str] = (),
 ) -> Cycle | None:
     """A cycle from its stored events, (version, topic, state) in version order, as the
     repository rebuilds it, except that each `AccountJoined` is applied from its stored account
     name without building the event (a cycle may hold a million: 1 µs each instead of 12
-    through the mapper). The other events, decoded, are appended to `kept` when given."""
+    through the mapper). The other events, decoded, are appended to `kept` when given, except
+    those of the `unkept` topics (a settlement's booking chunks hold a row per position)."""
     cycle: Cycle | None = None
     for version, topic, state in stored:
         if topic == JOINED_TOPIC and cycle is not None:
@@ -314,6 +316,6 @@ def reconstruct(
         else:
             decoded = decode(StoredEvent(aggregate_id, version, topic, state))
             cycle = decoded.mutate(cycle)
-            if kept is not None:
+            if kept is not None and topic not in unkept:
                 kept.append(decoded)
     return cycle

@@ -32,6 +32,7 @@ BOOK_TOPICS = (*CONTRACT_RECORD_TOPICS, CARRIED_TOPIC)
 Held = tuple[str, str, str, str, bool, int, int, bool, int]
 H_OPEN = 4
 Book = dict[str, dict[str, Held]]  # account -> contract -> held record
+ZERO_STORED = {"_type_": "decimal_str", "_data_": "0"}  # most realized amounts, as stored
 
 
 class Quanta:
@@ -96,22 +97,38 @@ def plain(value: Any) -> Any:
 
 
 def held(record: Mapping[str, Any], quanta: Quanta) -> Held:
-    """A position record (as stored, or as an event holds it) as the book holds it."""
+    """A position record (as stored, or as an event holds it) as the book holds it. A million
+    of them make a cycle's book: the stored form ({"_type_", "_data_"} for each decimal) is
+    read in line, anything else through `text` and `Quanta`."""
     texts = quanta.texts
-    size = text(record["size"])
-    size = texts.setdefault(size, size)
-    entry = text(record["entry"])
-    reference = text(record["reference"])
+    size, entry, reference = record["size"], record["entry"], record["reference"]
+    margin, realized = record["margin"], record["realized"]
+    if size.__class__ is dict:
+        size = size["_data_"]
+    if entry.__class__ is dict:
+        entry = entry["_data_"]
+    if reference.__class__ is dict:
+        reference = reference["_data_"]
+    if size.__class__ is not str:
+        size = text(size)
+    if entry.__class__ is not str:
+        entry = text(entry)
+    if reference.__class__ is not str:
+        reference = text(reference)
+    kept = texts.get(size)
+    if kept is None:
+        kept = texts[size] = size
+    before = record.get("realized_liquidated")
     return (
         record["side"],
-        size,
+        kept,
         texts.setdefault(entry, entry),
         texts.setdefault(reference, reference),
-        size_is_open(size),
-        quanta(record["margin"]),
-        quanta(record["realized"]),
+        size_is_open(kept),
+        quanta(margin),
+        0 if realized == ZERO_STORED else quanta(realized),
         bool(record["liquidated"]),
-        quanta(record.get("realized_liquidated", "0")),
+        0 if before is None else quanta(before),
     )
 
 

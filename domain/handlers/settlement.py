@@ -150,8 +150,9 @@ def settlement_book(uow: UnitOfWork, cycle: Cycle, head: int) -> Book:
     """The open cycle's book now: the book this process kept while it wrote the cycle's
     position events, with what other writers appended read from the log; else the whole
     cycle read from the log. The book is kept as read through `head` (the log's end before
-    the settlement): a settlement refused before it records anything (a missing mark, too
-    many participants) reads only what comes after; one that records drops it."""
+    the settlement): a settlement refused for a missing mark reads only what comes after.
+    Once its rows are booked the settlement drops the book (the rows hold it), so one refused
+    after that (too many participants) reads the whole cycle again."""
     quantum = uow.policy(cycle.policy_version).quantum
     known = uow.known_books.get(cycle.cycle)
     if known is None:
@@ -222,6 +223,11 @@ def _settle(uow: UnitOfWork, command: SettleCycle, at: str) -> None:
     book = settlement_book(uow, cycle, head)
     carried: list[str] = []  # the accounts with an open position, in order
     rows = booking_rows(book, marks, policy.quantum, f"settling cycle {cycle.cycle}", carried)
+    accounts = len(book)
+    # The rows hold the book now: it is dropped before they are shared and recorded, so that a
+    # million position records are not held twice over (docs/performance.md#memory).
+    del book
+    uow.known_books.pop(cycle.cycle, None)
     existing_fund = uow.existing_insurance_fund()
     where: list[int] = []  # the row of each profitable candidate
     waterfall = share_loss_in_quanta(
@@ -249,7 +255,7 @@ def _settle(uow: UnitOfWork, command: SettleCycle, at: str) -> None:
             postings=[posting(PLATFORM, CLEARING, waterfall.uncovered, "uncovered_loss")],
             at=at,
         )
-    summary = settlement_summary(cycle.cycle, waterfall, policy, accounts=len(book))
+    summary = settlement_summary(cycle.cycle, waterfall, policy, accounts=accounts)
     summary["chain_anchor"] = anchor
     cycle.record_settled(
         marks=dict(sorted(marks.items())), summary=summary, carried_accounts=carried, at=at
@@ -258,7 +264,6 @@ def _settle(uow: UnitOfWork, command: SettleCycle, at: str) -> None:
     uow.touch(cycle, fund, uow.registry())
     if anchor is not None:
         uow.read_head = head
-    uow.known_books.pop(cycle.cycle, None)  # settled: its book is the rows now
 
 
 def _record_rows(

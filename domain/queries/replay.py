@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from eventsourcing.utils import get_topic
+
 from domain.core.book import Book
 from domain.core.errors import present
 from domain.core.ids import INSURANCE_FUND_ID, cycle_id
@@ -30,6 +32,10 @@ from domain.queries.cycle_report import (
     CycleNotSettledError,
     UnknownCycleError,
 )
+
+# The cycle's events a replay does not keep once applied: the settlement's own rows, a row per
+# position and per participant (the participants are read from the cycle they leave).
+UNKEPT_TOPICS = frozenset(get_topic(kind) for kind in (Cycle.PositionsSettled, Cycle.LossShared))
 
 
 @dataclass(frozen=True)
@@ -118,7 +124,9 @@ def settlement_inputs(
         cycle_events = list(store.get(cycle_id(name)))
         cycle = _before(iter(cycle_events), lambda _: False)  # the events are decoded once
     else:
-        cycle = reconstruct(cycle_id(name), stored, ledger.mapper.to_domain_event, cycle_events)
+        cycle = reconstruct(
+            cycle_id(name), stored, ledger.mapper.to_domain_event, cycle_events, UNKEPT_TOPICS
+        )
     if cycle is None:
         raise UnknownCycleError(f"cycle {name} was never opened")
     if cycle.settlement is None:
