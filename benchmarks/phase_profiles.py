@@ -31,6 +31,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+# the bench process waiting while a child process runs the reading phases
+WAITING_FOR_CHILD = "_in_child (infrastructure/tools/bench.py"
 PHASES = {  # the log line that starts a phase, and the one that ends it
     "load": ("bench: applying ", "bench: load: "),
     "settle": ("bench: settling the cycle", "bench: settle: "),
@@ -78,6 +80,7 @@ def record(out: Path, bench_arguments: list[str]) -> int:
                             "record",
                             "--pid",
                             str(bench.pid),
+                            "--subprocesses",  # the reading phases run in a child of their own
                             "--rate",
                             str(RATE),
                             "--idle",
@@ -120,7 +123,7 @@ def functions(path: Path) -> tuple[dict[str, float], float, float]:
     total = database = 0.0
     for line in lines(path):
         stack, _, count = line.rpartition(" ")
-        if not stack or stack.startswith(OTHER_THREAD):
+        if not stack or stack.startswith(OTHER_THREAD) or WAITING_FOR_CHILD in stack:
             continue
         seconds = int(count) / rate
         total += seconds

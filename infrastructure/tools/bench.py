@@ -18,6 +18,7 @@ import shutil
 import sqlite3
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -78,7 +79,16 @@ def profiled(directory: Path | None, phase: str) -> Iterator[None]:
 
 
 def peak_rss_mib() -> float:
-    """The process's peak resident set so far (Linux reports KiB)."""
+    """The process's peak resident set so far: Linux's VmHWM, the high-water mark of this
+    address space. `getrusage`'s ru_maxrss survives `execve`, so a reader spawned by a writer
+    of 1.6 GiB would report the writer's peak as its own; where there is no /proc, that."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -112,6 +122,44 @@ def _generate(positions: int, seed: int, load: Path, settle: Path) -> dict[str, 
     with context.Pool(1) as pool:
         counts: dict[str, int] = pool.apply(write_bench_market, (positions, seed, load, settle))
     return counts
+
+
+def _silent(_: str) -> None:
+    """A phase log that says nothing."""
+
+
+def _announced(message: str) -> None:
+    """A child process's phase log, as the command's own: `bench: ...` on stderr."""
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def _child_phases(
+    work: Callable[..., Any],
+    arguments: tuple[Any, ...],
+    profile: Path | None,
+    announce: bool,
+) -> tuple[dict[str, float], Any]:
+    """Run in a child process: the phases of `work`, their figures, and its result."""
+    times: dict[str, float] = {}
+    result = work(*arguments, times, profile, _announced if announce else _silent)
+    return times, result
+
+
+def _in_child(
+    work: Callable[..., Any],
+    arguments: tuple[Any, ...],
+    times: dict[str, float],
+    profile: Path | None,
+    announce: bool,
+) -> Any:
+    """The reading phases in a process of their own, as `lossledger cycle replay`,
+    `projections rebuild`, `apply` and `verify` run: each phase's peak RSS is its process's,
+    not the writer's heap beside it; their figures are added to `times`."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        figures, result = pool.apply(_child_phases, (work, arguments, profile, announce))
+    times.update(figures)
+    return result
 
 
 def _applied(ledger: LossLedger, path: Path) -> int:
@@ -434,7 +482,7 @@ def run_bench(
 ) -> dict[str, Any]:
     """Build a market of `positions` positions, then apply, settle, replay and project it
     `repeats` times, each on a fresh store; every figure is the median of the runs."""
-    say = phase or (lambda _: None)
+    say = phase or _silent
     if repeats > 1 and db is not None and db.startswith("sqlite"):
         raise LedgerError("--repeats needs a store per run: leave --db out for SQLite")
     if repeats > 1 and profile is not None:
@@ -613,9 +661,13 @@ def _measure(
     times: dict[str, float] = {}
     say(f"applying {counts['commands'] - 1:,} commands")
     load_events, settle_events, save_seconds, table = _write(env, files, times, profile, say)
-    projected, document = _read(env, database, f"b{seed}-cycle-1", times, profile, say)
-    verified = _again(env, files[0], times, profile, say)
-    peak = peak_rss_mib()
+    announce = say is not _silent
+    projected, document = _in_child(
+        _read, (env, database, f"b{seed}-cycle-1"), times, profile, announce
+    )
+    verified = _in_child(_again, (env, files[0]), times, profile, announce)
+    # the phases' peaks, each its own process's: the writer's (load, settle), each reader's
+    peak = max(value for key, value in times.items() if key.endswith("_peak_rss_mib"))
     say(f"measuring the floor: the settlement's {settle_events:,} rows written raw")
     floor_rows, floor_bytes, floor_seconds = settlement_floor(database, table, load_events)
     events = load_events + settle_events
