@@ -152,9 +152,9 @@ def _in_child(
     profile: Path | None,
     announce: bool,
 ) -> Any:
-    """The reading phases in a process of their own, as `lossledger cycle replay`,
-    `projections rebuild`, `apply` and `verify` run: each phase's peak RSS is its process's,
-    not the writer's heap beside it; their figures are added to `times`."""
+    """A reading phase in a process of its own, as `lossledger cycle replay`, `projections
+    rebuild`, `apply` and `verify` run: its peak RSS is its process's, not that of the writer's
+    heap or another phase's beside it; its figures are added to `times`."""
     context = multiprocessing.get_context("spawn")
     with context.Pool(1) as pool:
         figures, result = pool.apply(_child_phases, (work, arguments, profile, announce))
@@ -581,16 +581,15 @@ def _write(
         ledger.close()
 
 
-def _read(
+def _replay(
     env: dict[str, str],
-    database: Database,
     cycle: str,
     times: dict[str, float],
     profile: Path | None,
     say: Phase,
-) -> tuple[int, dict[str, Any]]:
-    """The replay and projection phases, on a fresh process's view (its cache starts empty):
-    events projected, and the cycle's document."""
+) -> dict[str, Any]:
+    """The replay phase, on a fresh process's view (its cache starts empty): the cycle's
+    document."""
     say("replaying the cycle from its events (a fresh process's view)")
     auditor = LossLedger(env=env)
     try:
@@ -598,26 +597,40 @@ def _read(
             replay = replay_cycle(auditor, cycle)
         if replay.differences:
             raise LedgerError(f"bench replay differs: {replay.differences[0]}")
-        say("catching the projections up")
-        models = ReadModels(auditor, database)
-        with timed(times, "projection", profile, say):
-            projected = models.catch_up()
-        models.dispose()
-        return projected, cycle_document(auditor, cycle)
+        return cycle_document(auditor, cycle)
     finally:
         auditor.close()
 
 
-def _again(
+def _project(
+    env: dict[str, str],
+    database: Database,
+    times: dict[str, float],
+    profile: Path | None,
+    say: Phase,
+) -> int:
+    """The projection phase, from empty: the events projected."""
+    say("catching the projections up")
+    auditor = LossLedger(env=env)
+    try:
+        models = ReadModels(auditor, database)
+        with timed(times, "projection", profile, say):
+            projected = models.catch_up()
+        models.dispose()
+        return projected
+    finally:
+        auditor.close()
+
+
+def _reapply(
     env: dict[str, str],
     load_file: Path,
     times: dict[str, float],
     profile: Path | None,
     say: Phase,
-) -> int:
-    """The re-apply and verify phases, each on a fresh process's view: the load file applied
-    again (every line already applied: nothing may be written), and the whole chain verified,
-    with every event's command; the events verified."""
+) -> None:
+    """The re-apply phase: the load file applied again by a fresh ledger; every line is
+    already applied, and nothing may be written."""
     say("applying the load file again (every line already applied)")
     again = LossLedger(env=env)
     try:
@@ -630,6 +643,16 @@ def _again(
             )
     finally:
         again.close()
+
+
+def _verify(
+    env: dict[str, str],
+    times: dict[str, float],
+    profile: Path | None,
+    say: Phase,
+) -> int:
+    """The verify phase: the whole chain verified, with every event's command; the events
+    verified."""
     say("verifying the chain and every event's command")
     auditor = LossLedger(env=env)
     try:
@@ -662,10 +685,10 @@ def _measure(
     say(f"applying {counts['commands'] - 1:,} commands")
     load_events, settle_events, save_seconds, table = _write(env, files, times, profile, say)
     announce = say is not _silent
-    projected, document = _in_child(
-        _read, (env, database, f"b{seed}-cycle-1"), times, profile, announce
-    )
-    verified = _in_child(_again, (env, files[0]), times, profile, announce)
+    document = _in_child(_replay, (env, f"b{seed}-cycle-1"), times, profile, announce)
+    projected = _in_child(_project, (env, database), times, profile, announce)
+    _in_child(_reapply, (env, files[0]), times, profile, announce)
+    verified = _in_child(_verify, (env,), times, profile, announce)
     # the phases' peaks, each its own process's: the writer's (load, settle), each reader's
     peak = max(value for key, value in times.items() if key.endswith("_peak_rss_mib"))
     say(f"measuring the floor: the settlement's {settle_events:,} rows written raw")

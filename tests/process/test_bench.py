@@ -87,12 +87,10 @@ def check_figures(figures: dict[str, Any], positions: int, backend: str) -> None
     assert figures["settle_floor_bytes"] > figures["settle_floor_rows"]  # each row has a state
     floor = max(figures["settle_floor_seconds"], 0.000001)  # rounded to the microsecond
     assert figures["settle_to_floor_ratio"] == round(figures["settle_seconds"] / floor, 1)
-    # where the memory peaked: in each process (the writer's load and settle, a reader's
-    # replay and projections, another's re-apply and verify), the peak so far after each of
-    # its phases; the run's peak is the largest of them
+    # where the memory peaked: the writer's peak so far after the load and after the settle,
+    # each reading phase's in its own process; the run's peak is the largest of them
     peaks = {phase: float(str(figures[f"{phase}_peak_rss_mib"])) for phase in PHASES}
-    for process in (("load", "settle"), ("replay", "projection"), ("reapply", "verify")):
-        assert [peaks[phase] for phase in process] == sorted(peaks[phase] for phase in process)
+    assert 0 < peaks["load"] <= peaks["settle"]
     assert 0 < max(peaks.values()) == float(str(figures["peak_rss_mib"]))
     # the garbage collector's part of each phase: within the phase, full passes within it
     for phase in PHASES:
