@@ -262,6 +262,40 @@ def profitable_in_quanta(
     ]
 
 
+def profitable_of_book(
+    book: Book, marks: dict[str, Decimal], quantum: Decimal, purpose: str = "booking"
+) -> list[QuantaCandidate]:
+    """`profitable_in_quanta(booking_rows(book, marks, quantum, purpose))` without building
+    the rows: what a replay ranks. Each position's cycle profit is the one `booking_rows`
+    books, by the same integer PnL (`_memo_pnl`); at a quantum that is not a power of ten,
+    the rows are built."""
+    places = Quanta(quantum).places
+    if places is None:
+        return profitable_in_quanta(booking_rows(book, marks, quantum, purpose))
+    mark_digits = {contract: _digits(stored_text(mark)) for contract, mark in marks.items()}
+    digits: dict[str, tuple[int, int]] = {}
+    moves: dict[tuple[str, str, str, str], int] = {}
+    candidates: list[QuantaCandidate] = []
+    append = candidates.append
+    for account in sorted(book):
+        positions = book[account]
+        for contract in sorted(positions) if len(positions) > 1 else positions:
+            side, size, _, reference, is_open, _, realized, liquidated, before = positions[contract]
+            profit = realized - before
+            if is_open:
+                mark = mark_digits.get(contract)
+                if mark is None:
+                    _unmarked(book, marks, purpose)
+                key = (contract, side, size, reference)
+                found = moves.get(key)
+                if found is None:
+                    found = moves[key] = _memo_pnl(side, size, reference, mark, places, digits)
+                profit += found
+            if profit > 0 and not liquidated:
+                append((account, contract, profit))
+    return candidates
+
+
 def share_rows(rows: Sequence[Row], waterfall: Waterfall, where: Sequence[int]) -> list[Row]:
     """The LossShared rows, in (account, contract) order as the booking rows are: each share
     taken from the withheld realized profit the position was ranked with first, and from the

@@ -23,7 +23,7 @@ from domain.core.policy import Policy
 from domain.core.positions import takeover_result
 from domain.core.socialization import Waterfall, share_loss_in_quanta
 from domain.cycles import Cycle, reconstruct
-from domain.handlers.marking import booking_rows, profitable_in_quanta
+from domain.handlers.marking import profitable_of_book
 from domain.handlers.settlement import cycle_book, settlement_summary
 from domain.insurance_fund import InsuranceFund
 from domain.ledger import LossLedger
@@ -105,10 +105,8 @@ class SettlementInputs:
 
     def recompute(self) -> Waterfall:
         quantum = self.policy.quantum
-        rows = booking_rows(self.book, dict(self.settled.marks), quantum)
-        return share_loss_in_quanta(
-            self.deficit, self.fund_balance, profitable_in_quanta(rows), self.policy
-        )
+        profitable = profitable_of_book(self.book, dict(self.settled.marks), quantum)
+        return share_loss_in_quanta(self.deficit, self.fund_balance, profitable, self.policy)
 
 
 def settlement_inputs(
