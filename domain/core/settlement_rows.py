@@ -85,6 +85,8 @@ def size_is_open(size: str) -> bool:
 
 
 def decode_amount(value: int | str, quantum: Decimal) -> Decimal:
+    if value.__class__ is int:  # most amounts: whole quanta (a bool's class is bool)
+        return quantum * value
     if isinstance(value, bool):
         raise TypeError("an amount column holds a number, not a boolean")
     return quantum * value if isinstance(value, int) else Decimal(value)
