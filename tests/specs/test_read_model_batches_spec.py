@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from domain.commands.models import format_time
 from domain.core import settlement_rows
-from infrastructure.eventstore.database_url import Database
+from infrastructure.eventstore.database_url import Database, parse_database
 from infrastructure.readmodels.reading import (
     ReadingTranscoder,
     StateReader,
@@ -166,6 +166,38 @@ class ReadModelBatchesSpec:
         }
         for notification in notifications:
             assert read_as_decoded(models.reader, ledger.mapper, notification)
+
+    def test_the_runner_reads_the_log_as_the_recorder_selects_its_notifications(
+        self, open_ledger: LedgerFactory, database: Database
+    ) -> None:
+        # Given a cycle's log
+        ledger = open_ledger()
+        run(ledger, *a_cycle_with_a_draw_and_a_refund())
+        models = ReadModels(ledger, database)
+        selected = ledger.recorder.select_notifications(start=1, limit=10_000)
+        # When the runner reads it from every position, 7 events at a time
+        with models.engine.connect() as connection:
+            read = [models.log.after(connection, start, 7) for start in range(len(selected) + 1)]
+            connection.rollback()
+        # Then each read is the recorder's selection after that position, field for field
+        for start, events in enumerate(read):
+            assert [event.stored() for event in events] == selected[start : start + 7]
+            assert [event.key for event in events] == [
+                str(n.originator_id) for n in selected[start : start + 7]
+            ]
+            assert all(type(event.state) is bytes for event in events)
+
+    def test_an_event_read_from_the_log_is_read_as_the_state_the_ledger_decodes(
+        self, open_ledger: LedgerFactory, database: Database
+    ) -> None:
+        ledger = open_ledger()
+        run(ledger, *a_cycle_with_a_draw_and_a_refund())
+        models = ReadModels(ledger, database)
+        with models.engine.connect() as connection:
+            events = models.log.after(connection, 0, 10_000)
+            connection.rollback()
+        for event in events:
+            assert models.reader.state(event) == models.reader.state(event.stored())
 
 
 class TestReadModelBatchesOnSQLite(ReadModelBatchesSpec, OnSQLite):
@@ -372,6 +404,15 @@ def test_every_event_of_an_old_store_is_read_as_the_state_the_ledger_decodes(
             if class_version(n.topic) > 1 and b"class_version" not in n.state
         ]
         assert upcast
+        models = ReadModels(ledger, parse_database(f"sqlite:///{store}"))
+        with models.engine.connect() as connection:
+            logged = models.log.after(connection, 0, 10_000)
+            connection.rollback()
+        models.dispose()
+        assert [event.stored() for event in logged] == notifications
+        for event in logged:
+            assert read_as_decoded(reader, ledger.mapper, event.stored())
+            assert reader.state(event) == reader.state(event.stored())
         assert all(
             reader.state(n).get("account", "") is None for n in upcast if "Position" in n.topic
         )
