@@ -89,7 +89,12 @@ from projections.rows import (
 
 PROJECTION = "read_models"
 LEDGER_NAMES = (cash_account, margin_account)  # an account's own ledger accounts
-BATCH_EVENTS = 2_000
+BATCH_EVENTS = 2_000  # the first batch of a catch-up
+# Each batch of a catch-up that is full holds twice as many events as the one before, up to
+# this many: a catch-up that has little to do commits soon, a long one commits a twentieth as
+# often (a commit writes every page the batch changed, and the pages it shares with the next
+# one are written again).
+BATCH_EVENTS_MOST = 16_000
 # A batch also ends once its events' stored states reach this many bytes (it holds one event
 # at least): a settlement's chunk event carries up to 10,000 accounts' rows, about a megabyte,
 # and a batch of 2,000 of them would hold every account's balance view of a settlement at once.
@@ -160,7 +165,8 @@ class ReadModels:
         self.ledger = ledger
         self.database = database
         self.engine = make_engine(database)
-        self.batch_events = BATCH_EVENTS  # events read, decoded and written together
+        self.first_batch_events = BATCH_EVENTS  # events read, decoded and written together
+        self.batch_events_most = BATCH_EVENTS_MOST  # as the batches of a catch-up grow
         self.batch_bytes = BATCH_BYTES  # and the most of their stored states a batch holds
         self.reader = StateReader(ledger.mapper)
         self.log = LogReader(ledger.recorder, database.backend)
@@ -168,6 +174,16 @@ class ReadModels:
         schema = database.schema if database.backend == "postgresql" else None
         self.bulk = BulkRows(self.engine.dialect, schema)
         create_tables(self.engine, database)
+
+    @property
+    def batch_events(self) -> int:
+        """The events of a catch-up's first batch."""
+        return self.first_batch_events
+
+    @batch_events.setter
+    def batch_events(self, size: int) -> None:
+        """Every batch of that many events at most (a fixed size: none grows)."""
+        self.first_batch_events = self.batch_events_most = size
 
     def position(self, connection: Connection | None = None) -> int:
         """The last event applied (read on `connection` when given, in a transaction of its
@@ -193,21 +209,24 @@ class ReadModels:
         from the file again, and the commit of a store of 2.4 million events took a fifth of
         its catch-up)."""
         applied = 0
+        size = self.first_batch_events
         with self.engine.connect() as connection:
             for _ in range(1_000_000):  # bounded: each round applies a batch or stops
                 with collector_paused():
-                    read = self._apply_next_batch(connection)
+                    read = self._apply_next_batch(connection, size)
                 if read is None:
                     return applied
                 applied += read
+                if read == size:  # a full batch: the log holds more, perhaps much more
+                    size = min(2 * size, max(self.batch_events_most, self.first_batch_events))
                 if read and progress is not None:
                     progress(read)
         return applied
 
-    def _apply_next_batch(self, connection: Connection) -> int | None:
+    def _apply_next_batch(self, connection: Connection, size: int) -> int | None:
         """Read, apply and commit the batch after the tracking position: its number of events
         (0 when another runner applied it first), or None at the end of the log."""
-        start, notifications = self._read_batch(connection)
+        start, notifications = self._read_batch(connection, size)
         if not notifications:
             return None
         notifications = within_bytes(notifications, self.batch_bytes)
@@ -234,13 +253,14 @@ class ReadModels:
         faults.reached("projection_commit")
         return len(notifications)
 
-    def _read_batch(self, connection: Connection) -> tuple[int, Sequence[LoggedEvent]]:
-        """The tracking position and the events after it, at most a batch, read in a
-        transaction of their own that ends here: nothing is held while they are applied."""
+    def _read_batch(self, connection: Connection, size: int) -> tuple[int, Sequence[LoggedEvent]]:
+        """The tracking position and the `size` events after it (fewer at the end of the
+        log), read in a transaction of their own that ends here: nothing is held while they
+        are applied."""
         statement = select(tracking.c.position).where(tracking.c.projection == PROJECTION)
         try:
             start = int(connection.execute(statement).scalar_one())
-            return start, self.log.after(connection, start, self.batch_events)
+            return start, self.log.after(connection, start, size)
         finally:
             connection.rollback()
 

@@ -125,6 +125,32 @@ class ReadModelBatchesSpec:
         assert applied == expected and len(expected) > 1
         assert reconcile(models) == []
 
+    def test_the_batches_of_a_catch_up_double_up_to_their_most_and_write_the_rows_of_one_batch(
+        self, open_ledger: LedgerFactory, database: Database
+    ) -> None:
+        # Given a cycle's rows written in one batch
+        ledger = open_ledger()
+        run(ledger, *a_cycle_with_a_draw_and_a_refund())
+        models = ReadModels(ledger, database)
+        models.rebuild()
+        in_one_batch = every_row(models)
+        # When a rebuild's first batch is one event, and none holds more than eight
+        models.first_batch_events, models.batch_events_most = 1, 8
+        applied: list[int] = []
+        models.rebuild(applied.append)
+        # Then its batches hold 1, 2, 4, then 8 events, the last what is left, and the rows
+        # are the same
+        total = models.log_position()
+        assert total > 1 + 2 + 4 + 8
+        rest = total - 7
+        assert applied == [1, 2, 4, *[8] * (rest // 8), *([rest % 8] if rest % 8 else [])]
+        assert every_row(models) == in_one_batch
+        # And a batch size set is every batch's
+        models.batch_events = 3
+        applied = []
+        models.rebuild(applied.append)
+        assert set(applied[:-1]) == {3} and every_row(models) == in_one_batch
+
     def test_catching_up_three_events_at_a_time_as_commands_arrive_equals_a_rebuild(
         self, open_ledger: LedgerFactory, database: Database
     ) -> None:
