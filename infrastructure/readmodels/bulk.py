@@ -26,12 +26,19 @@ KEYS_PER_ARRAY = 20_000  # PostgreSQL: keys of one array parameter
 class BulkRows:
     """Reads the rows of many keys, and writes rows, a few statements a table and a batch."""
 
-    def __init__(self, dialect: Dialect, schema: str | None) -> None:
+    def __init__(
+        self,
+        dialect: Dialect,
+        schema: str | None,
+        encoders: Mapping[tuple[str, str], Convert] | None = None,
+    ) -> None:
+        """`encoders`: a (table, column)'s own converter, which gives what the column type's
+        would (infrastructure/readmodels/json_text.py)."""
         self.dialect = dialect
         self.schema = schema
         self.copies = dialect.name == "postgresql"
         self._statements: dict[tuple[str, str, tuple[str, ...]], tuple[str, tuple[str, ...]]] = {}
-        self._converters: dict[tuple[str, str], Convert | None] = {}
+        self._converters: dict[tuple[str, str], Convert | None] = dict(encoders or {})
 
     def by_keys(
         self,
