@@ -48,7 +48,7 @@ from infrastructure.eventstore.database_url import (
 )
 from infrastructure.eventstore.postgres_tables import creation_lock_key
 from infrastructure.readmodels.bulk import BulkRows
-from infrastructure.readmodels.json_text import balance_positions
+from infrastructure.readmodels.json_text import balance_positions, reading_positions
 from infrastructure.readmodels.log import LoggedEvent, LogReader
 from infrastructure.readmodels.reading import (
     StateReader,
@@ -173,9 +173,15 @@ class ReadModels:
         self.log = LogReader(ledger.recorder, database.backend)
         self.decode = self.reader.mapper.to_domain_event  # how it decodes the others
         schema = database.schema if database.backend == "postgresql" else None
-        # a balance row's positions encoded as json.dumps encodes them, in a third of its time
-        positions = {(balances.name, balances.c.positions.name): balance_positions}
-        self.bulk = BulkRows(self.engine.dialect, schema, positions)
+        # a balance row's positions encoded as json.dumps encodes them, in a third of its time,
+        # and read back as the column reads them
+        positions = (balances.name, balances.c.positions.name)
+        self.bulk = BulkRows(
+            self.engine.dialect,
+            schema,
+            encoders={positions: balance_positions},
+            decoders={positions: reading_positions},
+        )
         create_tables(self.engine, database)
 
     @property
