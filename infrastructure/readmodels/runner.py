@@ -92,7 +92,7 @@ PROJECTION = "read_models"
 LEDGER_NAMES = (cash_account, margin_account)  # an account's own ledger accounts
 BATCH_EVENTS = 2_000  # the first batch of a catch-up
 # Each batch of a catch-up that is full holds twice as many events as the one before, up to
-# this many: a catch-up that has little to do commits soon, a long one commits a twentieth as
+# this many: a catch-up that has little to do commits soon, a long one commits an eighth as
 # often (a commit writes every page the batch changed, and the pages it shares with the next
 # one are written again).
 BATCH_EVENTS_MOST = 16_000
