@@ -26,12 +26,22 @@ KEYS_PER_ARRAY = 20_000  # PostgreSQL: keys of one array parameter
 class BulkRows:
     """Reads the rows of many keys, and writes rows, a few statements a table and a batch."""
 
-    def __init__(self, dialect: Dialect, schema: str | None) -> None:
+    def __init__(
+        self,
+        dialect: Dialect,
+        schema: str | None,
+        encoders: Mapping[tuple[str, str], Convert] | None = None,
+        decoders: Mapping[tuple[str, str], Callable[[Convert], Convert]] | None = None,
+    ) -> None:
+        """`encoders`: a (table, column)'s own converter, which gives what the column type's
+        would; `decoders`: a (table, column)'s own result converter, made from the column
+        type's (when values need one: infrastructure/readmodels/json_text.py)."""
         self.dialect = dialect
         self.schema = schema
         self.copies = dialect.name == "postgresql"
         self._statements: dict[tuple[str, str, tuple[str, ...]], tuple[str, tuple[str, ...]]] = {}
-        self._converters: dict[tuple[str, str], Convert | None] = {}
+        self._converters: dict[tuple[str, str], Convert | None] = dict(encoders or {})
+        self._decoders = dict(decoders or {})
 
     def by_keys(
         self,
@@ -226,7 +236,9 @@ class BulkRows:
         memo = ("result", f"{table.name}.{column}")
         if memo not in self._converters:
             column_type = table.c[column].type.dialect_impl(self.dialect)
-            self._converters[memo] = column_type.result_processor(self.dialect, None)
+            own = column_type.result_processor(self.dialect, None)
+            decoder = self._decoders.get((table.name, column))
+            self._converters[memo] = own if own is None or decoder is None else decoder(own)
         return self._converters[memo]
 
     def _copy(

@@ -18,6 +18,7 @@ from eventsourcing.utils import resolve_topic
 
 from domain.core.encoding import OrjsonTranscoder, may_hold_long_integer
 from domain.core.memory import collector_paused
+from infrastructure.readmodels.log import LoggedEvent
 from projections.fold import UNREAD_TOPICS
 from projections.rows import DECIMAL_TAG
 
@@ -93,8 +94,9 @@ class StateReader:
             is DecimalAsStr.decode
         )
 
-    def state(self, stored: StoredEvent) -> dict[str, Any]:
-        """The event's state (see the class), a new dict of its own."""
+    def state(self, stored: StoredEvent | LoggedEvent) -> dict[str, Any]:
+        """The event's state (see the class), a new dict of its own: of a stored event, or of
+        an event as the runner reads the log."""
         if self.as_stored and not may_hold_long_integer(stored.state):
             try:
                 state = orjson.loads(stored.state)
@@ -102,7 +104,8 @@ class StateReader:
                 state = None
             if type(state) is dict and state.get("class_version", 1) == class_version(stored.topic):
                 return state
-        state = dict(vars(self.mapper.to_domain_event(stored)))
+        event = stored.stored() if isinstance(stored, LoggedEvent) else stored
+        state = dict(vars(self.mapper.to_domain_event(event)))
         del state["originator_id"], state["originator_version"]
         return state
 

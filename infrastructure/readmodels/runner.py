@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from eventsourcing.persistence import Notification
 from sqlalchemy import (
     Connection,
     Engine,
@@ -49,6 +48,8 @@ from infrastructure.eventstore.database_url import (
 )
 from infrastructure.eventstore.postgres_tables import creation_lock_key
 from infrastructure.readmodels.bulk import BulkRows
+from infrastructure.readmodels.json_text import balance_positions, reading_positions
+from infrastructure.readmodels.log import LoggedEvent, LogReader
 from infrastructure.readmodels.reading import (
     StateReader,
     class_topic,
@@ -89,7 +90,12 @@ from projections.rows import (
 
 PROJECTION = "read_models"
 LEDGER_NAMES = (cash_account, margin_account)  # an account's own ledger accounts
-BATCH_EVENTS = 2_000
+BATCH_EVENTS = 2_000  # the first batch of a catch-up
+# Each batch of a catch-up that is full holds twice as many events as the one before, up to
+# this many: a catch-up that has little to do commits soon, a long one commits an eighth as
+# often (a commit writes every page the batch changed, and the pages it shares with the next
+# one are written again).
+BATCH_EVENTS_MOST = 16_000
 # A batch also ends once its events' stored states reach this many bytes (it holds one event
 # at least): a settlement's chunk event carries up to 10,000 accounts' rows, about a megabyte,
 # and a batch of 2,000 of them would hold every account's balance view of a settlement at once.
@@ -107,6 +113,11 @@ SQLITE_PAGE_CACHE_KIB = 64 << 10
 
 def _with_page_cache(connection: Any, _record: Any) -> None:
     connection.execute(f"PRAGMA cache_size = -{SQLITE_PAGE_CACHE_KIB}")
+    # In WAL mode a commit of the read models is not synced to the disk (docs/read-models.md:
+    # a batch lost to a power cut is read and applied again); a checkpoint still is.
+    mode = connection.execute("PRAGMA journal_mode").fetchone()
+    if mode is not None and str(mode[0]).lower() == "wal":
+        connection.execute("PRAGMA synchronous = NORMAL")
 
 
 class ConcurrentCatchUpError(Exception):
@@ -155,13 +166,33 @@ class ReadModels:
         self.ledger = ledger
         self.database = database
         self.engine = make_engine(database)
-        self.batch_events = BATCH_EVENTS  # events read, decoded and written together
+        self.first_batch_events = BATCH_EVENTS  # events read, decoded and written together
+        self.batch_events_most = BATCH_EVENTS_MOST  # as the batches of a catch-up grow
         self.batch_bytes = BATCH_BYTES  # and the most of their stored states a batch holds
         self.reader = StateReader(ledger.mapper)
+        self.log = LogReader(ledger.recorder, database.backend)
         self.decode = self.reader.mapper.to_domain_event  # how it decodes the others
         schema = database.schema if database.backend == "postgresql" else None
-        self.bulk = BulkRows(self.engine.dialect, schema)
+        # a balance row's positions encoded as json.dumps encodes them, in a third of its time,
+        # and read back as the column reads them
+        positions = (balances.name, balances.c.positions.name)
+        self.bulk = BulkRows(
+            self.engine.dialect,
+            schema,
+            encoders={positions: balance_positions},
+            decoders={positions: reading_positions},
+        )
         create_tables(self.engine, database)
+
+    @property
+    def batch_events(self) -> int:
+        """The events of a catch-up's first batch."""
+        return self.first_batch_events
+
+    @batch_events.setter
+    def batch_events(self, size: int) -> None:
+        """Every batch of that many events at most (a fixed size: none grows)."""
+        self.first_batch_events = self.batch_events_most = size
 
     def position(self, connection: Connection | None = None) -> int:
         """The last event applied (read on `connection` when given, in a transaction of its
@@ -187,24 +218,24 @@ class ReadModels:
         from the file again, and the commit of a store of 2.4 million events took a fifth of
         its catch-up)."""
         applied = 0
+        size = self.first_batch_events
         with self.engine.connect() as connection:
             for _ in range(1_000_000):  # bounded: each round applies a batch or stops
                 with collector_paused():
-                    read = self._apply_next_batch(connection)
+                    read = self._apply_next_batch(connection, size)
                 if read is None:
                     return applied
                 applied += read
+                if read == size:  # a full batch: the log holds more, perhaps much more
+                    size = min(2 * size, max(self.batch_events_most, self.first_batch_events))
                 if read and progress is not None:
                     progress(read)
         return applied
 
-    def _apply_next_batch(self, connection: Connection) -> int | None:
+    def _apply_next_batch(self, connection: Connection, size: int) -> int | None:
         """Read, apply and commit the batch after the tracking position: its number of events
         (0 when another runner applied it first), or None at the end of the log."""
-        start = self.position(connection)
-        notifications = self.ledger.recorder.select_notifications(
-            start=start, limit=self.batch_events, inclusive_of_start=False
-        )
+        start, notifications = self._read_batch(connection, size)
         if not notifications:
             return None
         notifications = within_bytes(notifications, self.batch_bytes)
@@ -231,6 +262,17 @@ class ReadModels:
         faults.reached("projection_commit")
         return len(notifications)
 
+    def _read_batch(self, connection: Connection, size: int) -> tuple[int, Sequence[LoggedEvent]]:
+        """The tracking position and the `size` events after it (fewer at the end of the
+        log), read in a transaction of their own that ends here: nothing is held while they
+        are applied."""
+        statement = select(tracking.c.position).where(tracking.c.projection == PROJECTION)
+        try:
+            start = int(connection.execute(statement).scalar_one())
+            return start, self.log.after(connection, start, size)
+        finally:
+            connection.rollback()
+
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
         """Drop every read model and rebuild it from the whole log."""
         metadata.drop_all(self.engine, tables=READ_MODELS)
@@ -241,7 +283,7 @@ class ReadModels:
         self.engine.dispose()
 
 
-def within_bytes(notifications: Sequence[Notification], limit: int) -> Sequence[Notification]:
+def within_bytes(notifications: Sequence[LoggedEvent], limit: int) -> Sequence[LoggedEvent]:
     """The first notifications whose stored states add up to at most `limit` bytes (one at
     least): the batch they make ends where its rows would outgrow it."""
     total = 0
@@ -260,7 +302,6 @@ class Batch:
         self.accounts: dict[str, AccountView] = {}
         self.account_ids: dict[str, str] = {}  # the accounts the batch opens, by key
         self.keys: dict[str, str] = {}  # each loaded or opened account's key (aggregate id)
-        self.key_of: dict[Any, str] = {}  # the key of each account the batch's events change
         self.new_accounts: set[str] = set()
         self.account_changed: dict[str, int] = {}  # the last notification that changed each
         self.cycles: dict[str, dict[str, Any]] = {}
@@ -270,19 +311,18 @@ class Batch:
         self.participant_rows: list[tuple[Any, ...]] = []
         self.ledger: dict[str, Decimal] = {}
 
-    def prefetch(self, notifications: Sequence[Notification]) -> None:
+    def prefetch(self, notifications: Sequence[LoggedEvent]) -> None:
         """Load the balance rows of every account the batch changes, a few queries in all; not
-        those of the accounts it opens, which have none. Each account's key (its aggregate id
-        as text) is made here once a batch, not at each of its events: `str` of a UUID is
-        Python code, a microsecond."""
-        opened = set()
+        those of the accounts it opens, which have none (an account's key, its aggregate id as
+        text, is read as text from the log: `LogReader`)."""
+        opened, changed = set(), set()
         for n in notifications:
             if class_topic(n.topic).startswith(ACCOUNT_TOPIC):
-                if n.originator_id not in self.key_of:
-                    self.key_of[n.originator_id] = str(n.originator_id)
                 if n.originator_version == 1:
-                    opened.add(n.originator_id)
-        keys = sorted(key for uuid, key in self.key_of.items() if uuid not in opened)
+                    opened.add(n.key)
+                else:
+                    changed.add(n.key)
+        keys = sorted(changed - opened)
         self._load(balances.c.account_id.name, keys)
 
     def _load(self, key: str, keys: Sequence[str]) -> None:
@@ -294,14 +334,14 @@ class Batch:
             self.accounts[account_key] = AccountView.from_row(account, cash, positions, at)
             self.keys[account] = account_key
 
-    def apply(self, notification: Notification) -> None:
+    def apply(self, notification: LoggedEvent) -> None:
         """Fold one event: an Account event from its state (StateReader), any other as the
         ledger's mapper decodes it."""
         topic = class_topic(notification.topic)
         if topic.startswith(ACCOUNT_TOPIC):
             self._account(notification, self.reader.state(notification))
             return
-        event = self.reader.mapper.to_domain_event(notification)
+        event = self.reader.mapper.to_domain_event(notification.stored())
         if topic.startswith(CYCLE_TOPIC):
             self._cycle(notification.id, event, event_name(topic))
             return  # a chunk event's postings are added to the trial balance by _chunk
@@ -309,8 +349,8 @@ class Batch:
         if topic.startswith(FUND_TOPIC) and event_name(topic) != "Created":
             self.fund_rows.append(fund_row(event, notification.id))
 
-    def _account(self, notification: Notification, state: dict[str, Any]) -> None:
-        key = self.key_of.get(notification.originator_id) or str(notification.originator_id)
+    def _account(self, notification: LoggedEvent, state: dict[str, Any]) -> None:
+        key = notification.key
         if notification.originator_version == 1:
             view = AccountView(state["account"], at=sortable_time(state["at"]))
             self.new_accounts.add(key)

@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from domain.commands.models import format_time
 from domain.core import settlement_rows
-from infrastructure.eventstore.database_url import Database
+from infrastructure.eventstore.database_url import Database, parse_database
 from infrastructure.readmodels.reading import (
     ReadingTranscoder,
     StateReader,
@@ -125,6 +125,32 @@ class ReadModelBatchesSpec:
         assert applied == expected and len(expected) > 1
         assert reconcile(models) == []
 
+    def test_the_batches_of_a_catch_up_double_up_to_their_most_and_write_the_rows_of_one_batch(
+        self, open_ledger: LedgerFactory, database: Database
+    ) -> None:
+        # Given a cycle's rows written in one batch
+        ledger = open_ledger()
+        run(ledger, *a_cycle_with_a_draw_and_a_refund())
+        models = ReadModels(ledger, database)
+        models.rebuild()
+        in_one_batch = every_row(models)
+        # When a rebuild's first batch is one event, and none holds more than eight
+        models.first_batch_events, models.batch_events_most = 1, 8
+        applied: list[int] = []
+        models.rebuild(applied.append)
+        # Then its batches hold 1, 2, 4, then 8 events, the last what is left, and the rows
+        # are the same
+        total = models.log_position()
+        assert total > 1 + 2 + 4 + 8
+        rest = total - 7
+        assert applied == [1, 2, 4, *[8] * (rest // 8), *([rest % 8] if rest % 8 else [])]
+        assert every_row(models) == in_one_batch
+        # And a batch size set is every batch's
+        models.batch_events = 3
+        applied = []
+        models.rebuild(applied.append)
+        assert set(applied[:-1]) == {3} and every_row(models) == in_one_batch
+
     def test_catching_up_three_events_at_a_time_as_commands_arrive_equals_a_rebuild(
         self, open_ledger: LedgerFactory, database: Database
     ) -> None:
@@ -166,6 +192,38 @@ class ReadModelBatchesSpec:
         }
         for notification in notifications:
             assert read_as_decoded(models.reader, ledger.mapper, notification)
+
+    def test_the_runner_reads_the_log_as_the_recorder_selects_its_notifications(
+        self, open_ledger: LedgerFactory, database: Database
+    ) -> None:
+        # Given a cycle's log
+        ledger = open_ledger()
+        run(ledger, *a_cycle_with_a_draw_and_a_refund())
+        models = ReadModels(ledger, database)
+        selected = ledger.recorder.select_notifications(start=1, limit=10_000)
+        # When the runner reads it from every position, 7 events at a time
+        with models.engine.connect() as connection:
+            read = [models.log.after(connection, start, 7) for start in range(len(selected) + 1)]
+            connection.rollback()
+        # Then each read is the recorder's selection after that position, field for field
+        for start, events in enumerate(read):
+            assert [event.stored() for event in events] == selected[start : start + 7]
+            assert [event.key for event in events] == [
+                str(n.originator_id) for n in selected[start : start + 7]
+            ]
+            assert all(type(event.state) is bytes for event in events)
+
+    def test_an_event_read_from_the_log_is_read_as_the_state_the_ledger_decodes(
+        self, open_ledger: LedgerFactory, database: Database
+    ) -> None:
+        ledger = open_ledger()
+        run(ledger, *a_cycle_with_a_draw_and_a_refund())
+        models = ReadModels(ledger, database)
+        with models.engine.connect() as connection:
+            events = models.log.after(connection, 0, 10_000)
+            connection.rollback()
+        for event in events:
+            assert models.reader.state(event) == models.reader.state(event.stored())
 
 
 class TestReadModelBatchesOnSQLite(ReadModelBatchesSpec, OnSQLite):
@@ -372,6 +430,15 @@ def test_every_event_of_an_old_store_is_read_as_the_state_the_ledger_decodes(
             if class_version(n.topic) > 1 and b"class_version" not in n.state
         ]
         assert upcast
+        models = ReadModels(ledger, parse_database(f"sqlite:///{store}"))
+        with models.engine.connect() as connection:
+            logged = models.log.after(connection, 0, 10_000)
+            connection.rollback()
+        models.dispose()
+        assert [event.stored() for event in logged] == notifications
+        for event in logged:
+            assert read_as_decoded(reader, ledger.mapper, event.stored())
+            assert reader.state(event) == reader.state(event.stored())
         assert all(
             reader.state(n).get("account", "") is None for n in upcast if "Position" in n.topic
         )
