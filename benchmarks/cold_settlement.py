@@ -8,11 +8,13 @@ to the next, without loading the market again for every run:
 
     .venv/bin/python benchmarks/cold_settlement.py build --positions 1000000 --dir /tmp/s1m
     .venv/bin/python benchmarks/cold_settlement.py settle --dir /tmp/s1m [--repeat 3]
+    .venv/bin/python benchmarks/cold_settlement.py settle --dir /tmp/s10m --in-place
 
 `build` writes the bench market (seed 7) and applies its load file to DIR/load.db once (about
-a quarter of an hour at 1M); `settle` copies that store, then, in this process with an empty
-cache, times the cycle's load, the settlement and a replay by a second ledger, and prints one
-JSON line a run with the digest, the peak RSS and the medians.
+a quarter of an hour at 1M); `settle` copies that store (with `--in-place`, settles the built
+store itself, once), then, in this process with an empty cache, times the cycle's load, the
+settlement and a replay by a second ledger, and prints one JSON line a run with the digest,
+the peak RSS and the medians.
 """
 
 from __future__ import annotations
@@ -67,11 +69,14 @@ def timed(step: str, figures: dict[str, float], work: Any) -> None:
     figures[f"{step}_cpu_seconds"] = round(figures[f"{step}_cpu_seconds"] + time.process_time(), 3)
 
 
-def settle_once(directory: Path, scratch: Path) -> dict[str, object]:
-    scratch.mkdir(parents=True, exist_ok=True)
-    for old in scratch.glob("load.db*"):
-        old.unlink()
-    shutil.copy(directory / "load.db", scratch / "load.db")
+def settle_once(directory: Path, scratch: Path, in_place: bool = False) -> dict[str, object]:
+    if in_place:  # the built store itself, settled once (a 10M store is ~25 GB to copy)
+        scratch = directory
+    else:
+        scratch.mkdir(parents=True, exist_ok=True)
+        for old in scratch.glob("load.db*"):
+            old.unlink()
+        shutil.copy(directory / "load.db", scratch / "load.db")
     database = parse_database(f"sqlite:///{scratch / 'load.db'}")
     env = {**database.env, "AGGREGATE_CACHE_MAXSIZE": CACHE}
     figures: dict[str, float] = {}
@@ -99,11 +104,19 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, required=True)
     parser.add_argument("--positions", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument(
+        "--in-place", action="store_true", help="settle the built store itself, once, no copy"
+    )
     arguments = parser.parse_args()
     if arguments.mode == "build":
         build(arguments.positions, arguments.dir)
         return
-    runs = [settle_once(arguments.dir, arguments.dir / "run") for _ in range(arguments.repeat)]
+    if arguments.in_place:
+        arguments.repeat = 1
+    runs = [
+        settle_once(arguments.dir, arguments.dir / "run", arguments.in_place)
+        for _ in range(arguments.repeat)
+    ]
     for run in runs:
         print(json.dumps(run), flush=True)
     keys = [key for key, value in runs[0].items() if key.endswith("seconds")]
