@@ -568,8 +568,7 @@ def _write(
 ) -> tuple[int, int, float, str]:
     """The load and settle phases: events of each, seconds in saves, the events table."""
     load_file, settle_file = files
-    ledger = LossLedger(env=env)
-    try:
+    with closing(LossLedger(env=env)) as ledger:
         with timed(times, "load", profile, say):
             load_events = _applied(ledger, load_file)
         say("settling the cycle")
@@ -577,8 +576,6 @@ def _write(
             settle_events = _applied(ledger, settle_file)
         table = ledger.recorder.events_table_name  # type: ignore[attr-defined]
         return load_events, settle_events, ledger.store.save_seconds, table
-    finally:
-        ledger.close()
 
 
 def _replay(
@@ -591,15 +588,12 @@ def _replay(
     """The replay phase, on a fresh process's view (its cache starts empty): the cycle's
     document."""
     say("replaying the cycle from its events (a fresh process's view)")
-    auditor = LossLedger(env=env)
-    try:
+    with closing(LossLedger(env=env)) as auditor:
         with timed(times, "replay", profile, say):
             replay = replay_cycle(auditor, cycle)
         if replay.differences:
             raise LedgerError(f"bench replay differs: {replay.differences[0]}")
         return cycle_document(auditor, cycle)
-    finally:
-        auditor.close()
 
 
 def _project(
@@ -611,15 +605,12 @@ def _project(
 ) -> int:
     """The projection phase, from empty: the events projected."""
     say("catching the projections up")
-    auditor = LossLedger(env=env)
-    try:
+    with closing(LossLedger(env=env)) as auditor:
         models = ReadModels(auditor, database)
         with timed(times, "projection", profile, say):
             projected = models.catch_up()
         models.dispose()
         return projected
-    finally:
-        auditor.close()
 
 
 def _reapply(
@@ -632,8 +623,7 @@ def _reapply(
     """The re-apply phase: the load file applied again by a fresh ledger; every line is
     already applied, and nothing may be written."""
     say("applying the load file again (every line already applied)")
-    again = LossLedger(env=env)
-    try:
+    with closing(LossLedger(env=env)) as again:
         with timed(times, "reapply", profile, say):
             result = apply_file(again, load_file)
         if not result.ok or result.applied or result.events_written:
@@ -641,8 +631,6 @@ def _reapply(
                 f"bench re-apply wrote {result.events_written} events for {result.applied} "
                 f"commands: {result.reason or 'every line should be applied already'}"
             )
-    finally:
-        again.close()
 
 
 def _verify(
@@ -654,8 +642,7 @@ def _verify(
     """The verify phase: the whole chain verified, with every event's command; the events
     verified."""
     say("verifying the chain and every event's command")
-    auditor = LossLedger(env=env)
-    try:
+    with closing(LossLedger(env=env)) as auditor:
         with timed(times, "verify", profile, say):
             verification = verify(auditor.recorder)  # type: ignore[arg-type]
         if not verification.ok:
@@ -664,8 +651,6 @@ def _verify(
                 f"{verification.reason}"
             )
         return verification.events
-    finally:
-        auditor.close()
 
 
 def _measure(
