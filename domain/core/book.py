@@ -115,16 +115,14 @@ def held(record: Mapping[str, Any], quanta: Quanta) -> Held:
         entry = text(entry)
     if reference.__class__ is not str:
         reference = text(reference)
-    kept = texts.get(size)
-    if kept is None:
-        kept = texts[size] = size
+    size = texts.setdefault(size, size)
     before = record.get("realized_liquidated")
     return (
         record["side"],
-        kept,
+        size,
         texts.setdefault(entry, entry),
         texts.setdefault(reference, reference),
-        size_is_open(kept),
+        size_is_open(size),
         quanta(margin),
         0 if realized == ZERO_STORED else quanta(realized),
         bool(record["liquidated"]),

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 from domain.core.book import Book, Quanta, open_contracts, require_marks
 from domain.core.errors import InvariantError, ensure
-from domain.core.money import ZERO, book, stored_text
+from domain.core.money import ZERO, book, places_of, stored_text
 from domain.core.money import book as book_amount
 from domain.core.positions import Position, pnl, unrealized_pnl
 from domain.core.postings import (
@@ -269,7 +269,7 @@ def profitable_of_book(
     the rows: what a replay ranks. Each position's cycle profit is the one `booking_rows`
     books, by the same integer PnL (`_memo_pnl`); at a quantum that is not a power of ten,
     the rows are built."""
-    places = Quanta(quantum).places
+    places = places_of(quantum)
     if places is None:
         return profitable_in_quanta(booking_rows(book, marks, quantum, purpose))
     mark_digits = {contract: _digits(stored_text(mark)) for contract, mark in marks.items()}
